@@ -1,0 +1,90 @@
+"""The ``dyncore`` command line: a click group whose commands are imported only when used.
+
+Each command lives in its own module and is a thin layer over a public Python function. Errors
+that dyncore raises on purpose print one line and exit non-zero; anything else prints one line
+asking for ``--debug`` (or ``DYNCORE_DEBUG=1``), which shows the traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+import click
+
+import dyncore
+
+#: command name -> "module:attribute"; plugins add theirs through the register_commands hook.
+COMMANDS = {
+    "list": "dyncore.cli.list_cmd:list_command",
+    "plugins": "dyncore.cli.plugins_cmd:plugins_command",
+}
+
+
+def debug_enabled(ctx: click.Context | None = None) -> bool:
+    if os.environ.get("DYNCORE_DEBUG", "") not in ("", "0", "false", "no"):
+        return True
+    root = ctx.find_root() if ctx else None
+    return bool(root and root.params.get("debug"))
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Print ``dyncore: error: message`` on stderr and exit with ``code``."""
+    click.echo(f"dyncore: error: {message}", err=True)
+    sys.exit(code)
+
+
+class DyncoreGroup(click.Group):
+    """Root group: lazy built-in commands, plugin commands, and one-line errors."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._add_plugin_commands()
+        return sorted(set(COMMANDS) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in COMMANDS and name not in self.commands:
+            module, _, attr = COMMANDS[name].partition(":")
+            self.add_command(getattr(importlib.import_module(module), attr), name)
+        if name not in self.commands:
+            self._add_plugin_commands()
+        return self.commands.get(name)
+
+    def _add_plugin_commands(self) -> None:
+        from dyncore.plugins import host
+
+        try:
+            host.extend_cli(self)
+        except dyncore.PluginError as exc:  # strict mode
+            fail(str(exc))
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            if debug_enabled(ctx):
+                raise
+            fail("interrupted", 130)
+        except dyncore.DyncoreError as exc:
+            if debug_enabled(ctx):
+                raise
+            fail(str(exc), exc.exit_code)
+        except Exception as exc:
+            if debug_enabled(ctx):
+                raise
+            fail(f"internal error ({type(exc).__name__}: {exc}); rerun with --debug for the traceback and report it")
+
+
+@click.group(cls=DyncoreGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(dyncore.__version__, prog_name="dyncore")
+@click.option("--debug", is_flag=True, help="Show Python tracebacks on errors (or set DYNCORE_DEBUG=1).")
+def cli(debug: bool) -> None:
+    """Learn dynamical systems from data with RNNs and Neural ODEs, and test what was learned."""
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="dyncore")

@@ -1,0 +1,57 @@
+"""The Solver interface: integrate ``x' = f(t, x)`` and return the states at the requested times."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from dyncore.params import merge_params
+
+if TYPE_CHECKING:
+    import torch
+
+
+class Solver(ABC):
+    """An ODE integrator with declared capabilities.
+
+    Options are keyword arguments checked against ``default_options`` (an unknown option is a
+    :class:`~dyncore.errors.ConfigError`, never a warning) and stored in ``self.options``.
+    """
+
+    name: ClassVar[str] = ""
+    #: Global order of accuracy; verified numerically by ``dyncore.testing``.
+    order: ClassVar[int] = 1
+    #: True if the step size is chosen from error estimates (``rtol``/``atol``).
+    adaptive: ClassVar[bool] = False
+    #: True if gradients flow through :meth:`solve` to ``x0`` and to parameters of ``f``.
+    differentiable: ClassVar[bool] = False
+    #: True if suited to stiff systems (implicit or exponential).
+    stiff: ClassVar[bool] = False
+    default_options: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, **options: Any) -> None:
+        self.options = merge_params(f"solver {self.name!r}", "option", self.default_options, options)
+
+    @abstractmethod
+    def solve(self, f: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Integrate from ``x0`` at ``t[0]`` and return the states at every ``t``.
+
+        Args:
+            f: the vector field ``f(t, x)`` (a :class:`~dyncore.System` or any callable; solvers that
+                need more, such as a semilinear split, say so and check).
+            x0: initial states, shape ``(*batch, dim)``.
+            t: output times, shape ``(n,)``, strictly increasing.
+        Returns:
+            States of shape ``(n, *batch, dim)``, dtype and device of ``x0``.
+        Raises:
+            SolverError: the integration blew up or exhausted its step budget (message says when).
+        """
+
+    def supports(self, f: Any) -> str | None:
+        """``None`` if this solver can integrate ``f``, else a one-line reason naming an alternative."""
+        return None
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+        return f"{type(self).__name__}({args})"

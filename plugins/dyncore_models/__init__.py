@@ -1,0 +1,1 @@
+"""dyncore's built-in models: the windowed RNN and the Neural ODE."""

@@ -1,0 +1,1 @@
+"""dyncore's built-in trainers: full-batch and minibatch gradient descent with lookahead."""
