@@ -129,7 +129,7 @@ class PluginHost:
 
     def _call_register_hook(self, pm: pluggy.PluginManager, key: str, registry: Registry) -> None:
         hook = getattr(pm.hook, f"register_{key}")
-        for impl in reversed(hook.get_hookimpls()):  # pluggy lists last-registered first
+        for impl in hook.get_hookimpls():  # in registration order: entry points sorted by name
             status = self.statuses[impl.plugin_name]
             registrar = Registrar(registry, status.name, status.distribution, status.problems)
             before = len(status.problems)

@@ -58,6 +58,7 @@ class Spec(Generic[T]):
     plugin: str = ""
     distribution: str = ""
     kind: str = ""
+    base: str = ""  # "module:Class" the loaded class must derive from
     error: str | None = None  # set when the registering plugin is known to be broken
     _cls: type[T] | None = field(default=None, repr=False)
 
@@ -85,11 +86,10 @@ class Spec(Generic[T]):
                     ) from exc
             else:
                 cls = self.target
-            base = KINDS[self.kind][1] if self.kind in KINDS else None
-            if base and not derives_from(cls, base):
+            if self.base and not derives_from(cls, self.base):
                 raise PluginError(
                     f"{self.kind} {self.name!r} from plugin {self.plugin!r} is {cls!r}, not a "
-                    f"subclass of {base.replace(':', '.')}; the plugin must register such a class"
+                    f"subclass of {self.base.replace(':', '.')}; the plugin must register such a class"
                 )
             self._cls = cls
         return self._cls
@@ -212,6 +212,7 @@ class Registrar:
             plugin=self._plugin,
             distribution=self._distribution,
             kind=kind,
+            base=self._registry.base,
             error=error,
         )
         if error:

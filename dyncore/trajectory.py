@@ -134,12 +134,12 @@ class Trajectory:
         text.write("# meta: " + json.dumps(self.meta) + "\n")
         writer = csv.writer(text, lineterminator="\n")
         writer.writerow(head)
-        for k, tk in enumerate(self.t):
+        for k, tk in enumerate(self.t.tolist()):  # tolist: Python floats, whose repr round-trips exactly
             if self.batched:
-                for b in range(self.batch):
-                    writer.writerow([repr(tk), b, *map(repr, self.x[k, b])])
+                for b, state in enumerate(self.x[k].tolist()):
+                    writer.writerow([repr(tk), b, *map(repr, state)])
             else:
-                writer.writerow([repr(tk), *map(repr, self.x[k])])
+                writer.writerow([repr(tk), *map(repr, self.x[k].tolist())])
         with atomic_write(path, "w") as f:
             f.write(text.getvalue())
         return path
@@ -156,6 +156,8 @@ class Trajectory:
             return cls.from_csv(path)
         if path.stat().st_size == 0:
             raise DataError(f"{path} is empty; regenerate it with `dyncore simulate`")
+        if not zipfile.is_zipfile(path):
+            raise DataError(f"{path} is not a readable .npz file; regenerate it with `dyncore simulate`")
         try:
             with np.load(path, allow_pickle=False) as data:
                 keys = set(data.files)
@@ -172,7 +174,8 @@ class Trajectory:
         except (zipfile.BadZipFile, OSError, EOFError) as exc:
             raise DataError(f"{path} is not a readable .npz file ({exc}); regenerate it with `dyncore simulate`") from None
         except ValueError as exc:  # pickled arrays, bad JSON
-            raise DataError(f"{path} has unreadable contents ({exc}); regenerate it with `dyncore simulate`") from None
+            reason = "pickled objects, which dyncore never loads" if "pickle" in str(exc) else str(exc)
+            raise DataError(f"{path} has unreadable contents ({reason}); regenerate it with `dyncore simulate`") from None
         if not isinstance(meta, dict):
             raise DataError(f"{path}: 'meta' must be a JSON object")
         if not (np.issubdtype(t.dtype, np.number) and np.issubdtype(x.dtype, np.number)):

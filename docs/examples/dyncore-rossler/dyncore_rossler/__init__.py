@@ -1,0 +1,1 @@
+"""Example dyncore plugin: the Rössler attractor."""

@@ -1,0 +1,10 @@
+"""The dyncore conformance kit, run by the plugin on itself: what every plugin's CI should do."""
+
+from dyncore.testing import parametrize_with_checks
+
+from dyncore_rossler.system import Rossler
+
+
+@parametrize_with_checks([Rossler(), Rossler(c=4.0)])
+def test_rossler_conforms(component, check):
+    check(component)

@@ -1,0 +1,5 @@
+"""``python -m dyncore``: the same as the ``dyncore`` console script."""
+
+from dyncore.cli import main
+
+main()

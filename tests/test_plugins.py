@@ -1,0 +1,258 @@
+"""Plugin loading through real entry points: each failure kind is recorded, reported once, and contained."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from conftest import run_dyncore
+
+USE = """
+import sys, dyncore
+try:
+    dyncore.systems.create(sys.argv[1])
+except dyncore.PluginError as exc:
+    print(exc)
+    sys.exit(3)
+"""
+
+
+def _use(name: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Build system ``name`` through the public registry in a fresh interpreter."""
+    return subprocess.run([sys.executable, "-c", USE, name], capture_output=True, text=True, env={**os.environ, **env})
+
+
+GOOD = """
+import dyncore
+
+@dyncore.hookimpl
+def register_systems(registry):
+    registry.add("good_sys", "good_impl:GoodSystem", summary="a system that works")
+"""
+
+GOOD_IMPL = """
+import dyncore
+
+class GoodSystem(dyncore.System):
+    '''Tiny linear decay, x' = -x.'''
+    name = "good_sys"
+    dim = 1
+    def vector_field(self, t, x):
+        return -x
+    def default_x0(self):
+        import torch
+        return torch.ones(1, dtype=torch.float64)
+    def default_times(self):
+        import torch
+        return torch.linspace(0, 1, 5, dtype=torch.float64)
+"""
+
+
+def _plugins(result) -> dict[str, dict]:
+    return {p["name"]: p for p in json.loads(result.stdout)}
+
+
+def test_a_plugin_with_a_missing_module_is_reported_once_and_contained(fake_site):
+    fake_site.add("broken-dist", {"broken": "no_such_module_xyz"})
+    fake_site.add("good-dist", {"good": "good_plugin"}, {"good_plugin": GOOD, "good_impl": GOOD_IMPL})
+
+    listed = run_dyncore("list", "--json", env=fake_site.env)
+    assert listed.returncode == 0, listed.stderr
+    names = {row["name"] for row in json.loads(listed.stdout)}
+    assert "good_sys" in names
+    stderr_lines = [line for line in listed.stderr.splitlines() if line.strip()]
+    assert len(stderr_lines) == 1, listed.stderr
+    assert "'broken'" in stderr_lines[0] and "no_such_module_xyz" in stderr_lines[0]
+
+    plugins = run_dyncore("plugins", "--json", env=fake_site.env)
+    status = _plugins(plugins)
+    assert status["broken"]["state"] == "BROKEN"
+    assert status["broken"]["distribution"] == "broken-dist"
+    assert status["good"]["state"] == "OK" and status["good"]["hooks"] == ["register_systems"]
+
+    table = run_dyncore("plugins", env=fake_site.env)
+    assert "BROKEN" in table.stdout
+
+    tb = run_dyncore("plugins", "--traceback", "broken", env=fake_site.env)
+    assert tb.returncode == 0 and "ModuleNotFoundError" in tb.stdout and "Traceback" in tb.stdout
+
+    strict = run_dyncore("list", env={**fake_site.env, "DYNCORE_STRICT_PLUGINS": "1"})
+    assert strict.returncode != 0
+    assert "no_such_module_xyz" in strict.stderr and "Traceback" not in strict.stderr
+
+
+def test_disabled_plugins_are_skipped(fake_site):
+    fake_site.add("broken-dist", {"broken": "no_such_module_xyz"})
+    result = run_dyncore("plugins", "--json", env={**fake_site.env, "DYNCORE_DISABLE_PLUGINS": "broken"})
+    assert result.returncode == 0 and result.stderr == ""
+    assert _plugins(result)["broken"]["state"] == "DISABLED"
+
+
+def test_a_hook_that_raises_breaks_only_that_plugin(fake_site):
+    fake_site.add(
+        "raiser-dist",
+        {"raiser": "raiser_plugin"},
+        {
+            "raiser_plugin": """
+            import dyncore
+
+            @dyncore.hookimpl
+            def register_systems(registry):
+                registry.add("early_sys", "good_impl:GoodSystem", summary="registered before the failure")
+                raise RuntimeError("boom in hook")
+            """,
+            "good_impl": GOOD_IMPL,
+        },
+    )
+    result = run_dyncore("list", "systems", "--json", env=fake_site.env)
+    assert result.returncode == 0
+    assert "boom in hook" in result.stderr and "'raiser'" in result.stderr
+    status = _plugins(run_dyncore("plugins", "--json", env=fake_site.env))["raiser"]
+    assert status["state"] == "BROKEN" and "register_systems" in status["problems"][0]
+
+
+def test_wrong_base_type_fails_only_when_used(fake_site):
+    fake_site.add(
+        "wrong-dist",
+        {"wrong": "wrong_plugin"},
+        {
+            "wrong_plugin": """
+            import dyncore
+
+            class NotASystem:
+                '''Looks like a system, is not one.'''
+
+            @dyncore.hookimpl
+            def register_systems(registry):
+                registry.add("impostor", NotASystem)
+                registry.add("lazy_impostor", "wrong_plugin:NotASystem", summary="wrong type, found on use")
+            """
+        },
+    )
+    env = fake_site.env
+    status = _plugins(run_dyncore("plugins", "--json", env=env))["wrong"]
+    assert status["state"] == "BROKEN" and "not a subclass of dyncore.system.System" in status["problems"][0]
+    for name in ("impostor", "lazy_impostor"):
+        used = _use(name, env)
+        assert used.returncode == 3, used.stderr
+        assert "'wrong'" in used.stdout and "not a subclass" in used.stdout
+
+
+def test_a_taken_name_keeps_the_first_owner(fake_site):
+    fake_site.add("good-dist", {"a_first": "good_plugin"}, {"good_plugin": GOOD, "good_impl": GOOD_IMPL})
+    fake_site.add(
+        "dup-dist",
+        {"b_second": "dup_plugin"},
+        {
+            "dup_plugin": """
+            import dyncore
+
+            @dyncore.hookimpl
+            def register_systems(registry):
+                registry.add("good_sys", "good_impl:GoodSystem", summary="an impostor")
+            """
+        },
+    )
+    rows = json.loads(run_dyncore("list", "systems", "--json", env=fake_site.env).stdout)
+    owner = [r for r in rows if r["name"] == "good_sys"]
+    assert len(owner) == 1 and owner[0]["plugin"] == "a_first"
+    status = _plugins(run_dyncore("plugins", "--json", env=fake_site.env))["b_second"]
+    assert status["state"] == "BROKEN" and "already registered by plugin 'a_first'" in status["problems"][0]
+
+
+def test_a_misspelled_hook_is_reported_with_a_suggestion(fake_site):
+    fake_site.add(
+        "typo-dist",
+        {"typo": "typo_plugin"},
+        {
+            "typo_plugin": """
+            import dyncore
+
+            @dyncore.hookimpl
+            def register_system(registry):
+                registry.add("never_seen", "good_impl:GoodSystem")
+            """
+        },
+    )
+    result = run_dyncore("plugins", "--json", env=fake_site.env)
+    status = _plugins(result)["typo"]
+    assert status["state"] == "BROKEN"
+    assert "'register_system'" in status["problems"][0] and "did you mean 'register_systems'" in status["problems"][0]
+
+
+def test_a_hook_with_a_wrong_signature_is_reported(fake_site):
+    fake_site.add(
+        "sig-dist",
+        {"sig": "sig_plugin"},
+        {
+            "sig_plugin": """
+            import dyncore
+
+            @dyncore.hookimpl
+            def register_systems(reg, extra):
+                pass
+            """
+        },
+    )
+    status = _plugins(run_dyncore("plugins", "--json", env=fake_site.env))["sig"]
+    assert status["state"] == "BROKEN" and "invalid hook" in status["problems"][0]
+
+
+def test_a_lazy_target_that_does_not_import_fails_only_when_used(fake_site):
+    fake_site.add(
+        "lazy-dist",
+        {"lazy": "lazy_plugin"},
+        {
+            "lazy_plugin": """
+            import dyncore
+
+            @dyncore.hookimpl
+            def register_systems(registry):
+                registry.add("ghost", "ghost_module_xyz:Ghost", summary="imports nothing")
+            """
+        },
+    )
+    listed = run_dyncore("list", "systems", env=fake_site.env)
+    assert listed.returncode == 0 and "ghost" in listed.stdout and listed.stderr == ""
+    used = _use("ghost", fake_site.env)
+    assert used.returncode == 3, used.stderr
+    assert "'lazy'" in used.stdout and "ghost_module_xyz" in used.stdout
+
+
+def test_plugins_can_add_commands_and_a_failing_one_does_not_break_the_cli(fake_site):
+    fake_site.add(
+        "cmd-dist",
+        {"cmd": "cmd_plugin"},
+        {
+            "cmd_plugin": """
+            import click
+            import dyncore
+
+            @dyncore.hookimpl
+            def register_commands(cli):
+                @cli.command()
+                def hello():
+                    '''Say hello from a plugin.'''
+                    click.echo("hello from plugin")
+            """
+        },
+    )
+    fake_site.add(
+        "badcmd-dist",
+        {"badcmd": "badcmd_plugin"},
+        {
+            "badcmd_plugin": """
+            import dyncore
+
+            @dyncore.hookimpl
+            def register_commands(cli):
+                raise ValueError("no commands today")
+            """
+        },
+    )
+    result = run_dyncore("hello", env=fake_site.env)
+    assert result.returncode == 0 and "hello from plugin" in result.stdout
+    assert "no commands today" in result.stderr
+    assert run_dyncore("--help", env=fake_site.env).returncode == 0
