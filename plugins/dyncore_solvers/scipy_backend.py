@@ -1,0 +1,170 @@
+"""SciPy's ``solve_ivp`` methods as dyncore solvers: fast data generation, stiff systems included.
+
+SciPy integrates a flat float64 numpy vector; a batch of states is flattened into one system (its
+members share step sizes). The vector field is evaluated through the system's
+``numpy_vector_field(t, x)`` when it has one (a few microseconds per call: this is what makes the
+backend fast), otherwise through its torch ``vector_field`` on ``x0``'s device. Implicit methods
+(``radau``, ``bdf``, ``lsoda``) use the system's analytic ``jacobian(t, x)`` when it provides one,
+else an autograd Jacobian. Not differentiable: use a torchdiffeq solver for gradients.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.integrate
+import scipy.sparse
+import torch
+
+from dyncore.errors import SolverError
+from dyncore.solver import Solver
+
+
+class ScipySolver(Solver):
+    """Base class: step one ``scipy.integrate.OdeSolver`` and read the outputs from its dense output."""
+
+    method: ClassVar[str] = ""
+    adaptive = True
+    differentiable = False
+    #: True for the implicit methods, which are given a Jacobian.
+    uses_jacobian: ClassVar[bool] = False
+    default_options: ClassVar[dict[str, Any]] = {"rtol": 1e-9, "atol": 1e-9, "max_steps": 100_000, "max_step": None}
+
+    def solve(self, f: Callable, x0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Integrate ``f`` from ``x0`` over ``t``; see :meth:`dyncore.Solver.solve`. Returns ``(len(t), *x0.shape)``."""
+        shape = tuple(x0.shape)
+        times = torch.as_tensor(t).detach().cpu().numpy().astype(np.float64)
+        y0 = x0.detach().cpu().numpy().astype(np.float64).reshape(-1)
+        out = np.empty((len(times), y0.size))
+        out[0] = y0
+        if len(times) > 1:
+            self._integrate(f, shape, x0.device, times, y0, out)
+        return torch.from_numpy(out.reshape(len(times), *shape)).to(dtype=x0.dtype, device=x0.device)
+
+    def _integrate(self, f: Callable, shape: tuple[int, ...], device: torch.device, times: np.ndarray,
+                   y0: np.ndarray, out: np.ndarray) -> None:
+        opts = self.options
+        kwargs: dict[str, Any] = {"rtol": opts["rtol"], "atol": opts["atol"]}
+        if opts["max_step"] is not None:
+            kwargs["max_step"] = opts["max_step"]
+        if self.uses_jacobian:
+            kwargs["jac"] = numpy_jacobian(f, shape, device)
+        stepper = getattr(scipy.integrate, self.method)(numpy_field(f, shape, device), times[0], y0, times[-1], **kwargs)
+        span = f"[{times[0]:g}, {times[-1]:g}]"
+        k, steps, n = 1, 0, len(times)
+        with np.errstate(over="ignore", invalid="ignore"):
+            while k < n:
+                message = stepper.step()
+                steps += 1
+                if stepper.status == "failed":
+                    raise SolverError(
+                        f"solver {self.name!r} failed at t = {stepper.t:g} of {span} ({message}); the solution "
+                        "blows up there or the system is stiff: check parameters and x0, or try 'radau' or 'bdf'"
+                    )
+                if not np.all(np.isfinite(stepper.y)):
+                    raise SolverError(
+                        f"solver {self.name!r}: the solution became NaN/Inf at t = {stepper.t:g} of {span}; "
+                        "check the parameters and x0"
+                    )
+                j = int(np.searchsorted(times, stepper.t, side="right")) if stepper.status == "running" else n
+                if j > k:
+                    out[k:j] = stepper.dense_output()(times[k:j]).T
+                    k = j
+                if steps >= opts["max_steps"] and k < n:
+                    raise SolverError(self._budget_message(f, stepper.t, span))
+
+    def _budget_message(self, f: Any, when: float, span: str) -> str:
+        if getattr(f, "stiff", False) and not self.stiff:
+            hint = "the system is stiff: use an implicit solver such as 'radau' or 'bdf'"
+        elif not self.stiff:
+            hint = "raise max_steps, loosen rtol/atol, or use 'radau' or 'bdf' if the system is stiff"
+        else:
+            hint = "raise max_steps or loosen rtol/atol"
+        return f"solver {self.name!r} exceeded its budget of {self.options['max_steps']} steps at t = {when:g} of {span}; {hint}"
+
+
+def numpy_field(f: Callable, shape: tuple[int, ...], device: torch.device) -> Callable[[float, np.ndarray], np.ndarray]:
+    """``fun(t, y)`` on flat float64 vectors, through ``f.numpy_vector_field`` if present, else torch."""
+    fast = getattr(f, "numpy_vector_field", None)
+    if fast is not None:
+        return lambda t, y: fast(t, y.reshape(shape)).reshape(-1)
+
+    def fun(t: float, y: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(y.reshape(shape)).to(device)
+        with torch.no_grad():
+            dx = f(torch.tensor(t, dtype=torch.float64, device=device), x)
+        return dx.detach().cpu().numpy().astype(np.float64).reshape(-1)
+
+    return fun
+
+
+def numpy_jacobian(f: Callable, shape: tuple[int, ...], device: torch.device) -> Callable[[float, np.ndarray], Any]:
+    """``jac(t, y)`` of the flattened system: dense for one state, sparse block-diagonal for a batch."""
+    dim = shape[-1]
+    members = math.prod(shape[:-1])
+    analytic = getattr(f, "jacobian", None)
+
+    def blocks(t: float, y: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(y.reshape(members, dim)).to(device)
+        tt = torch.tensor(t, dtype=torch.float64, device=device)
+        if analytic is not None:
+            with torch.no_grad():
+                J = analytic(tt, x)
+        else:
+            J = autograd_jacobian(f, tt, x)
+        return J.detach().cpu().numpy().astype(np.float64)
+
+    def jac(t: float, y: np.ndarray) -> Any:
+        J = blocks(t, y)
+        return J[0] if members == 1 else scipy.sparse.block_diag(list(J), format="csc")
+
+    return jac
+
+
+def autograd_jacobian(f: Callable, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Per-state Jacobians ``(batch, dim, dim)`` of ``f(t, x)`` for ``x`` of shape ``(batch, dim)``.
+
+    One backward pass per output component: states are independent, so the gradient of the summed
+    component ``i`` with respect to ``x`` is row ``i`` of every state's Jacobian.
+    """
+    with torch.enable_grad():
+        x = x.detach().requires_grad_(True)
+        fx = f(t, x)
+        rows = [torch.autograd.grad(fx[:, i].sum(), x, retain_graph=True)[0] for i in range(x.shape[-1])]
+    return torch.stack(rows, dim=-2)
+
+
+class RK45(ScipySolver):
+    """Explicit Runge-Kutta 5(4) of Dormand-Prince (SciPy), adaptive, order 5."""
+
+    name, method, order = "rk45", "RK45", 5
+
+
+class DOP853(ScipySolver):
+    """Explicit Runge-Kutta 8(5,3) of Dormand-Prince (SciPy), adaptive, order 8: the data-generation default."""
+
+    name, method, order = "dop853", "DOP853", 8
+
+
+class Radau(ScipySolver):
+    """Implicit Runge-Kutta Radau IIA (SciPy), adaptive, order 5, for stiff systems."""
+
+    name, method, order, stiff, uses_jacobian = "radau", "Radau", 5, True, True
+    default_options: ClassVar[dict[str, Any]] = {"rtol": 1e-6, "atol": 1e-8, "max_steps": 100_000, "max_step": None}
+
+
+class BDF(ScipySolver):
+    """Implicit variable-order (1-5) backward differentiation formulas (SciPy), for stiff systems."""
+
+    name, method, order, stiff, uses_jacobian = "bdf", "BDF", 5, True, True
+    default_options: ClassVar[dict[str, Any]] = {"rtol": 1e-6, "atol": 1e-8, "max_steps": 100_000, "max_step": None}
+
+
+class LSODA(ScipySolver):
+    """LSODA (SciPy/ODEPACK): switches between Adams and BDF as stiffness comes and goes."""
+
+    name, method, order, stiff, uses_jacobian = "lsoda", "LSODA", 5, True, True
+    default_options: ClassVar[dict[str, Any]] = {"rtol": 1e-6, "atol": 1e-8, "max_steps": 100_000, "max_step": None}

@@ -1,0 +1,180 @@
+"""torchdiffeq's methods as dyncore solvers: differentiable, on CPU or GPU.
+
+Each class fixes one torchdiffeq ``method``. Adaptive methods take ``rtol``, ``atol`` and a step
+budget ``max_steps``; fixed-step methods take ``step_size`` (``None``: one step per output
+interval, the way a Neural ODE is trained). The ``*_adjoint`` variants backpropagate with the
+adjoint method (memory constant in the number of steps; gradients reach ``x0`` and, when ``f`` is
+a ``torch.nn.Module``, its parameters).
+
+Speed: every step costs several Python-level torch calls (~10-30 us each), so on a tiny state such
+as Lorenz (3 numbers) torchdiffeq is tens of times slower than SciPy with a numpy field. Use these
+for training and gradients; use the SciPy backend (``dop853``, ``radau``) to generate data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import torch
+
+from dyncore.errors import SolverError
+from dyncore.solver import Solver
+
+
+class _Tracked:
+    """Wraps ``f`` to remember the last time it was called at (for error messages)."""
+
+    def __init__(self, f: Callable) -> None:
+        self.f = f
+        self.last_t = float("nan")
+
+    def __call__(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        self.last_t = float(t)
+        return self.f(t, x)
+
+
+class TorchdiffeqSolver(Solver):
+    """Base class: integrate with ``torchdiffeq.odeint`` (or ``odeint_adjoint``) and one fixed method."""
+
+    method: ClassVar[str] = ""
+    adjoint: ClassVar[bool] = False
+    differentiable = True
+
+    def solve(self, f: Callable, x0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Integrate ``f`` from ``x0`` over ``t``; see :meth:`dyncore.Solver.solve`. Returns ``(len(t), *x0.shape)``."""
+        import torchdiffeq
+
+        t = torch.as_tensor(t, device=x0.device)
+        t = t.to(torch.promote_types(t.dtype, x0.dtype)) if t.is_floating_point() else t.to(x0.dtype)
+        options = self._torchdiffeq_options()
+        kwargs: dict[str, Any] = {"method": self.method, "options": options}
+        if self.adaptive:
+            kwargs.update(rtol=self.options["rtol"], atol=self.options["atol"])
+        tracked = _Tracked(f)
+        try:
+            if self.adjoint:
+                params = tuple(f.parameters()) if isinstance(f, torch.nn.Module) else ()
+                return torchdiffeq.odeint_adjoint(tracked, x0, t, adjoint_params=params, **kwargs)
+            return torchdiffeq.odeint(tracked, x0, t, **kwargs)
+        except AssertionError as exc:
+            raise self._translate(exc, f, tracked.last_t, t) from exc
+
+    def _torchdiffeq_options(self) -> dict[str, Any]:
+        if self.adaptive:
+            return {"max_num_steps": self.options["max_steps"]}
+        step = self.options["step_size"]
+        return {} if step is None else {"step_size": step}
+
+    def _translate(self, exc: AssertionError, f: Any, when: float, t: torch.Tensor) -> SolverError:
+        text = str(exc)
+        span = f"[{float(t[0]):g}, {float(t[-1]):g}]"
+        if "max_num_steps" in text:
+            if getattr(f, "stiff", False):
+                hint = "the system is stiff: use an implicit solver such as 'radau' or 'bdf'"
+            else:
+                hint = "raise max_steps, loosen rtol/atol, or use an implicit solver ('radau', 'bdf') if the system is stiff"
+            return SolverError(
+                f"solver {self.name!r} exceeded its budget of {self.options['max_steps']} steps at t = {when:g} "
+                f"of {span}; {hint}"
+            )
+        if "underflow" in text or "non-finite" in text:
+            return SolverError(
+                f"solver {self.name!r}: the solution blew up (NaN/Inf or step-size underflow) near t = {when:g} "
+                f"of {span}; check the parameters and x0, or try an implicit solver ('radau', 'bdf')"
+            )
+        return SolverError(f"solver {self.name!r} failed near t = {when:g} of {span}: {text}")
+
+
+class _Adaptive(TorchdiffeqSolver):
+    adaptive = True
+    default_options: ClassVar[dict[str, Any]] = {"rtol": 1e-7, "atol": 1e-9, "max_steps": 100_000}
+
+
+class _Fixed(TorchdiffeqSolver):
+    adaptive = False
+    default_options: ClassVar[dict[str, Any]] = {"step_size": None}
+
+
+class Dopri5(_Adaptive):
+    """Dormand-Prince 5(4), adaptive, order 5 (torchdiffeq)."""
+
+    name, method, order = "dopri5", "dopri5", 5
+
+
+class Dopri8(_Adaptive):
+    """Dormand-Prince 8(5,3), adaptive, order 8 (torchdiffeq)."""
+
+    name, method, order = "dopri8", "dopri8", 8
+
+
+class Tsit5(_Adaptive):
+    """Tsitouras 5(4), adaptive, order 5 (torchdiffeq)."""
+
+    name, method, order = "tsit5", "tsit5", 5
+
+
+class Bosh3(_Adaptive):
+    """Bogacki-Shampine 3(2), adaptive, order 3 (torchdiffeq)."""
+
+    name, method, order = "bosh3", "bosh3", 3
+
+
+class RK4(_Fixed):
+    """Fixed-step fourth-order Runge-Kutta, the 3/8-rule variant (torchdiffeq's ``rk4``)."""
+
+    name, method, order = "rk4", "rk4", 4
+
+
+class Midpoint(_Fixed):
+    """Fixed-step explicit midpoint method, order 2 (torchdiffeq)."""
+
+    name, method, order = "midpoint", "midpoint", 2
+
+
+class Euler(_Fixed):
+    """Fixed-step forward Euler, order 1 (torchdiffeq)."""
+
+    name, method, order = "euler", "euler", 1
+
+
+class Dopri5Adjoint(Dopri5):
+    """Dopri5 with adjoint backpropagation: memory independent of the number of steps."""
+
+    name, adjoint = "dopri5_adjoint", True
+
+
+class Dopri8Adjoint(Dopri8):
+    """Dopri8 with adjoint backpropagation."""
+
+    name, adjoint = "dopri8_adjoint", True
+
+
+class Tsit5Adjoint(Tsit5):
+    """Tsit5 with adjoint backpropagation."""
+
+    name, adjoint = "tsit5_adjoint", True
+
+
+class Bosh3Adjoint(Bosh3):
+    """Bosh3 with adjoint backpropagation."""
+
+    name, adjoint = "bosh3_adjoint", True
+
+
+class RK4Adjoint(RK4):
+    """RK4 (3/8 rule) with adjoint backpropagation."""
+
+    name, adjoint = "rk4_adjoint", True
+
+
+class MidpointAdjoint(Midpoint):
+    """Midpoint with adjoint backpropagation."""
+
+    name, adjoint = "midpoint_adjoint", True
+
+
+class EulerAdjoint(Euler):
+    """Euler with adjoint backpropagation."""
+
+    name, adjoint = "euler_adjoint", True
