@@ -305,7 +305,8 @@ def forecast(model: Model, truth: Trajectory) -> np.ndarray:
     length = model.context_length
     if truth.n <= length:
         raise DataError(f"held-out trajectories need more than context_length = {length} points, got {truth.n}")
-    dtype = next(iter(model.parameters()), torch.zeros((), dtype=torch.float32)).dtype
+    floating = [p.dtype for p in (*model.parameters(), *model.buffers()) if p.is_floating_point()]
+    dtype = floating[0] if floating else torch.float64
     context = torch.as_tensor(truth.x[:length], dtype=dtype, device=model.device)
     t = torch.as_tensor(truth.t, dtype=dtype, device=model.device)
     with torch.no_grad():

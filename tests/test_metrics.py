@@ -1,0 +1,219 @@
+"""Metrics: Lyapunov spectra of systems, maps and models; valid prediction time; measure and spectrum distances."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+import pytest
+import torch
+
+import dyncore
+from dyncore.metrics import (
+    histogram_distance,
+    lyapunov_spectrum,
+    lyapunov_spectrum_of_map,
+    nrmse,
+    power_spectrum_distance,
+    settle,
+    sliced_wasserstein_distance,
+    starts_near,
+    valid_prediction_time,
+    valid_prediction_times,
+)
+from dyncore.model import Model
+from dyncore.trajectory import Trajectory
+
+HENON = (0.41922, -1.62319)  # Hénon map a = 1.4, b = 0.3; the exponents sum to ln 0.3
+
+
+class LorenzField(Model):
+    """A NODE-like model whose vector field is Lorenz with a chosen rho; rollout is RK4 on the output grid."""
+
+    name: ClassVar[str] = "lorenz_field"
+    default_hparams: ClassVar[dict[str, Any]] = {"rho": 28.0, "substeps": 4}
+
+    @property
+    def context_length(self) -> int:
+        return 1
+
+    def prepare(self, trajectory=None, dim=None):
+        self.dim = 3
+
+    def examples(self, trajectory, lookahead=1):
+        return {"x": torch.as_tensor(trajectory.x)}
+
+    def loss(self, batch):
+        return batch["x"].sum() * 0.0
+
+    def vector_field(self, t, x):
+        u, v, w = x.unbind(-1)
+        return torch.stack([10.0 * (v - u), u * (self.hparams["rho"] - w) - v, u * v - 8.0 / 3.0 * w], dim=-1)
+
+    def rollout(self, context, t):
+        x, out = context[-1], [context[-1]]
+        for dt in torch.diff(t):
+            h = dt / self.hparams["substeps"]
+            for _ in range(self.hparams["substeps"]):
+                k1 = self.vector_field(t, x)
+                k2 = self.vector_field(t, x + h / 2 * k1)
+                k3 = self.vector_field(t, x + h / 2 * k2)
+                k4 = self.vector_field(t, x + h * k3)
+                x = x + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+            out.append(x)
+        return torch.stack(out)
+
+
+class HenonWindow(Model):
+    """An RNN-like model with a window of 2: x(n+1) = 1 - 1.4 x(n)^2 + 0.3 x(n-1), the Hénon map in delay form."""
+
+    name: ClassVar[str] = "henon_window"
+
+    def __init__(self, **hparams):
+        super().__init__(**hparams)
+        self.a = torch.nn.Parameter(torch.tensor(1.4))
+
+    @property
+    def context_length(self) -> int:
+        return 2
+
+    def prepare(self, trajectory=None, dim=None):
+        self.dim = 1
+
+    def examples(self, trajectory, lookahead=1):
+        return {"x": torch.as_tensor(trajectory.x)}
+
+    def loss(self, batch):
+        return batch["x"].sum() * 0.0
+
+    def rollout(self, context, t):
+        out = list(context)
+        while len(out) < len(t):
+            out.append(1.0 - self.a * out[-1] ** 2 + 0.3 * out[-2])
+        return torch.stack(out)
+
+
+@pytest.fixture(scope="module")
+def lorenz():
+    return dyncore.systems.create("lorenz")
+
+
+@pytest.fixture(scope="module")
+def lorenz_starts(lorenz):
+    return settle(lorenz, starts_near(lorenz, 256), dt=0.02, n_steps=1000)
+
+
+def test_lorenz_spectrum_from_the_system(lorenz, lorenz_starts):
+    spectrum = lyapunov_spectrum(lorenz, lorenz_starts, dt=0.02, n_steps=1000, n_transient=250)
+    l1, l2, l3 = spectrum.exponents
+    assert l1 == pytest.approx(0.906, rel=0.02)
+    assert abs(l2) < 0.02
+    assert l3 == pytest.approx(-14.572, rel=0.02)
+    assert spectrum.kaplan_yorke_dimension() == pytest.approx(2.06, abs=0.01)
+    assert np.all(spectrum.stderr < 0.02)
+    assert spectrum.as_dict()["starts"] == 256
+
+
+def test_node_like_model_uses_its_vector_field(lorenz_starts):
+    spectrum = lyapunov_spectrum(LorenzField(), lorenz_starts[:32], dt=0.02, n_steps=300, n_transient=100, n_exponents=1)
+    assert spectrum.exponents.shape == (1,)
+    assert spectrum.largest == pytest.approx(0.906, rel=0.15)
+
+
+def henon_orbits(n: int, length: int = 200) -> np.ndarray:
+    x = np.zeros((length, n))
+    x[1] = np.linspace(0.0, 0.1, n)
+    for i in range(2, length):
+        x[i] = 1.0 - 1.4 * x[i - 1] ** 2 + 0.3 * x[i - 2]
+    return x
+
+
+def test_map_spectrum_henon():
+    x = henon_orbits(64)
+    states = torch.as_tensor(np.stack([x[-1], x[-2]], axis=1))  # (batch, 2): (x_n, y_n = 0.3 x_{n-1})
+    states[:, 1] *= 0.3
+
+    def henon(s):
+        return torch.stack([1.0 - 1.4 * s[:, 0] ** 2 + s[:, 1], 0.3 * s[:, 0]], dim=1)
+
+    spectrum = lyapunov_spectrum_of_map(henon, states, n_steps=2000, n_transient=50)
+    assert spectrum.exponents == pytest.approx(HENON, abs=0.02)
+    assert spectrum.exponents.sum() == pytest.approx(math.log(0.3), abs=1e-9)
+
+
+def test_window_model_spectrum_through_rollout():
+    x = henon_orbits(32)
+    windows = torch.as_tensor(x[-2:, :, None])  # (context_length, batch, dim = 1)
+    spectrum = lyapunov_spectrum(HenonWindow(), windows, dt=0.5, n_steps=2000, n_transient=50)
+    assert spectrum.exponents == pytest.approx([v / 0.5 for v in HENON], abs=0.04)
+
+
+def test_window_model_rejects_unwindowed_starts():
+    with pytest.raises(dyncore.DataError, match="windows of shape"):
+        lyapunov_spectrum(HenonWindow(), torch.zeros(4, 1), dt=1.0)
+
+
+def test_blow_up_is_a_data_error():
+    with pytest.raises(dyncore.DataError, match="blew up"):
+        lyapunov_spectrum(lambda t, x: x**2, torch.ones(2, 1), dt=0.5, n_steps=50, n_transient=0)
+
+
+def test_nrmse_and_vpt_on_known_arrays():
+    t = np.linspace(0.0, 10.0, 11)
+    truth = np.zeros((11, 2, 2))
+    prediction = truth.copy()
+    prediction[:, 0, 0] = t / 10  # NRMSE sqrt((t/10)^2 / 2) crosses 0.5 after t = 7.07
+    error = nrmse(prediction, truth, np.array([1.0, 1.0]))
+    assert error.shape == (11, 2)
+    vpt, censored = valid_prediction_time(error, t, 0.5)
+    assert vpt.tolist() == [8.0, 10.0]
+    assert censored.tolist() == [False, True]
+    prediction[3, 1, 1] = np.nan
+    assert np.isinf(nrmse(prediction, truth, np.ones(2))[3, 1])
+
+
+def test_vpt_of_models_on_held_out_lorenz(lorenz, lorenz_starts):
+    test = lorenz.simulate(lorenz_starts[:8].numpy(), np.arange(0.0, 8.0, 0.02), rtol=1e-8, atol=1e-8)
+    sigma = test.x.reshape(-1, 3).std(axis=0)
+    exact = valid_prediction_times(LorenzField(), test, sigma, lyapunov_exponent=0.906)
+    wrong = valid_prediction_times(LorenzField(rho=28.5), test, sigma, lyapunov_exponent=0.906)
+    assert exact["0.5"]["mean"] > 6.0
+    assert 0.5 < wrong["0.5"]["mean"] < exact["0.5"]["mean"]
+    assert wrong["0.05"]["mean"] < wrong["0.5"]["mean"]
+    assert wrong["0.5"]["lyapunov_times"] == pytest.approx(0.906 * wrong["0.5"]["mean"])
+    assert len(wrong["0.5"]["per_start"]) == 8
+
+
+def test_vpt_rejects_bad_sigma(lorenz_starts):
+    test = Trajectory(np.arange(5.0), np.zeros((5, 3)))
+    with pytest.raises(dyncore.DataError, match="sigma"):
+        valid_prediction_times(LorenzField(), test, [1.0, 0.0, 1.0])
+
+
+def test_measure_distances():
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((20000, 2)), rng.standard_normal((20000, 2))
+    shifted = b + np.array([1.0, 0.0])
+    assert histogram_distance(a, b) < 0.05
+    assert histogram_distance(shifted, b) > 0.15  # TV of N(1, 1) vs N(0, 1) is 0.38, averaged with 0
+    assert sliced_wasserstein_distance(a, b) < 0.05
+    assert sliced_wasserstein_distance(shifted, b) > 0.3
+    assert sliced_wasserstein_distance(a, b, seed=1) == sliced_wasserstein_distance(a, b, seed=1)
+    broken = a.copy()
+    broken[5] = np.inf
+    assert math.isinf(sliced_wasserstein_distance(broken, b))
+    assert histogram_distance(broken, b) < 0.06
+    assert histogram_distance(np.full((100, 2), 1e6), b) == pytest.approx(1.0)
+
+
+def test_power_spectrum_distance():
+    t = np.arange(4096) * 0.1
+    slow = np.stack([np.sin(1.0 * t), np.cos(1.0 * t)], axis=1)
+    same = np.stack([np.sin(1.0 * t + 0.3), np.cos(1.0 * t + 1.0)], axis=1)
+    fast = np.stack([np.sin(7.0 * t), np.cos(7.0 * t)], axis=1)
+    assert power_spectrum_distance(same, slow) < 0.05
+    assert power_spectrum_distance(fast, slow) > 0.9
+    assert power_spectrum_distance(np.full_like(slow, np.nan), slow) == 1.0
+    batched = np.stack([slow, same], axis=1)  # (n, batch, dim)
+    assert power_spectrum_distance(batched, slow) < 0.05
