@@ -7,7 +7,6 @@ import dyncore
 _TORCHDIFFEQ = {
     "dopri5": ("Dopri5", "Dormand-Prince 5(4), adaptive, differentiable (torchdiffeq)"),
     "dopri8": ("Dopri8", "Dormand-Prince 8, adaptive, differentiable (torchdiffeq)"),
-    "tsit5": ("Tsit5", "Tsitouras 5(4), adaptive, differentiable (torchdiffeq)"),
     "bosh3": ("Bosh3", "Bogacki-Shampine 3(2), adaptive, differentiable (torchdiffeq)"),
     "rk4": ("RK4", "fixed-step RK4, 3/8 rule, differentiable (torchdiffeq)"),
     "midpoint": ("Midpoint", "fixed-step explicit midpoint, differentiable (torchdiffeq)"),
@@ -34,3 +33,8 @@ def register_solvers(registry):
         )
     for name, (cls, summary) in _SCIPY.items():
         registry.add(name, f"dyncore_solvers.scipy_backend:{cls}", summary=summary)
+    registry.add(
+        "etdrk4",
+        "dyncore_solvers.etdrk4:ETDRK4",
+        summary="exponential time-differencing RK4 for semilinear (stiff PDE) systems, differentiable",
+    )

@@ -6,6 +6,10 @@ members share step sizes). The vector field is evaluated through the system's
 backend fast), otherwise through its torch ``vector_field`` on ``x0``'s device. Implicit methods
 (``radau``, ``bdf``, ``lsoda``) use the system's analytic ``jacobian(t, x)`` when it provides one,
 else an autograd Jacobian. Not differentiable: use a torchdiffeq solver for gradients.
+
+The explicit methods (``rk45``, ``dop853``) also take ``step_size``: constant steps of that size
+with error control off, for convergence studies. SciPy's implicit methods cannot do that (their
+Newton iterations are scaled by the tolerances), so they have no such option.
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ import torch
 from dyncore.errors import SolverError
 from dyncore.solver import Solver
 
+#: Tolerance that accepts every step: with it an explicit method takes constant steps.
+UNCONTROLLED = 1e10
+
 
 class ScipySolver(Solver):
     """Base class: step one ``scipy.integrate.OdeSolver`` and read the outputs from its dense output."""
@@ -31,7 +38,13 @@ class ScipySolver(Solver):
     differentiable = False
     #: True for the implicit methods, which are given a Jacobian.
     uses_jacobian: ClassVar[bool] = False
-    default_options: ClassVar[dict[str, Any]] = {"rtol": 1e-9, "atol": 1e-9, "max_steps": 100_000, "max_step": None}
+    default_options: ClassVar[dict[str, Any]] = {
+        "rtol": 1e-9,
+        "atol": 1e-9,
+        "max_steps": 100_000,
+        "max_step": None,
+        "step_size": None,
+    }
 
     def solve(self, f: Callable, x0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """Integrate ``f`` from ``x0`` over ``t``; see :meth:`dyncore.Solver.solve`. Returns ``(len(t), *x0.shape)``."""
@@ -50,6 +63,9 @@ class ScipySolver(Solver):
         kwargs: dict[str, Any] = {"rtol": opts["rtol"], "atol": opts["atol"]}
         if opts["max_step"] is not None:
             kwargs["max_step"] = opts["max_step"]
+        if opts.get("step_size") is not None:  # every step accepted, none longer than the first
+            h = opts["step_size"]
+            kwargs.update(rtol=UNCONTROLLED, atol=UNCONTROLLED, first_step=h, max_step=h)
         if self.uses_jacobian:
             kwargs["jac"] = numpy_jacobian(f, shape, device)
         stepper = getattr(scipy.integrate, self.method)(numpy_field(f, shape, device), times[0], y0, times[-1], **kwargs)
@@ -137,6 +153,10 @@ def autograd_jacobian(f: Callable, t: torch.Tensor, x: torch.Tensor) -> torch.Te
     return torch.stack(rows, dim=-2)
 
 
+#: Options of the implicit methods: looser default tolerances (each step solves a linear system), no step_size.
+IMPLICIT_OPTIONS: dict[str, Any] = {"rtol": 1e-6, "atol": 1e-8, "max_steps": 100_000, "max_step": None}
+
+
 class RK45(ScipySolver):
     """Explicit Runge-Kutta 5(4) of Dormand-Prince (SciPy), adaptive, order 5."""
 
@@ -153,18 +173,18 @@ class Radau(ScipySolver):
     """Implicit Runge-Kutta Radau IIA (SciPy), adaptive, order 5, for stiff systems."""
 
     name, method, order, stiff, uses_jacobian = "radau", "Radau", 5, True, True
-    default_options: ClassVar[dict[str, Any]] = {"rtol": 1e-6, "atol": 1e-8, "max_steps": 100_000, "max_step": None}
+    default_options: ClassVar[dict[str, Any]] = IMPLICIT_OPTIONS
 
 
 class BDF(ScipySolver):
     """Implicit variable-order (1-5) backward differentiation formulas (SciPy), for stiff systems."""
 
     name, method, order, stiff, uses_jacobian = "bdf", "BDF", 5, True, True
-    default_options: ClassVar[dict[str, Any]] = {"rtol": 1e-6, "atol": 1e-8, "max_steps": 100_000, "max_step": None}
+    default_options: ClassVar[dict[str, Any]] = IMPLICIT_OPTIONS
 
 
 class LSODA(ScipySolver):
-    """LSODA (SciPy/ODEPACK): switches between Adams and BDF as stiffness comes and goes."""
+    """LSODA (SciPy/ODEPACK): switches between Adams (nonstiff) and BDF (stiff, order <= 5) as needed."""
 
     name, method, order, stiff, uses_jacobian = "lsoda", "LSODA", 5, True, True
-    default_options: ClassVar[dict[str, Any]] = {"rtol": 1e-6, "atol": 1e-8, "max_steps": 100_000, "max_step": None}
+    default_options: ClassVar[dict[str, Any]] = IMPLICIT_OPTIONS

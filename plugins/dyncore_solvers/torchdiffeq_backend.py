@@ -1,8 +1,10 @@
 """torchdiffeq's methods as dyncore solvers: differentiable, on CPU or GPU.
 
 Each class fixes one torchdiffeq ``method``. Adaptive methods take ``rtol``, ``atol`` and a step
-budget ``max_steps``; fixed-step methods take ``step_size`` (``None``: one step per output
-interval, the way a Neural ODE is trained). The ``*_adjoint`` variants backpropagate with the
+budget ``max_steps``, and ``step_size`` to switch error control off and take constant steps
+(outputs between steps are interpolated; meant for convergence studies). Fixed-step methods take
+``step_size`` too (``None``: one step per output interval, the way a Neural ODE is trained).
+torchdiffeq 0.2.5 has no Tsit5, so none is registered. The ``*_adjoint`` variants backpropagate with the
 adjoint method (memory constant in the number of steps; gradients reach ``x0`` and, when ``f`` is
 a ``torch.nn.Module``, its parameters).
 
@@ -30,7 +32,7 @@ class _Tracked:
         self.last_t = float("nan")
 
     def __call__(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        self.last_t = float(t)
+        self.last_t = float(t.detach())
         return self.f(t, x)
 
 
@@ -61,9 +63,12 @@ class TorchdiffeqSolver(Solver):
             raise self._translate(exc, f, tracked.last_t, t) from exc
 
     def _torchdiffeq_options(self) -> dict[str, Any]:
-        if self.adaptive:
-            return {"max_num_steps": self.options["max_steps"]}
         step = self.options["step_size"]
+        if self.adaptive:
+            options: dict[str, Any] = {"max_num_steps": self.options["max_steps"]}
+            if step is not None:  # steps clamped to [step, step] are always accepted
+                options.update(first_step=step, min_step=step, max_step=step)
+            return options
         return {} if step is None else {"step_size": step}
 
     def _translate(self, exc: AssertionError, f: Any, when: float, t: torch.Tensor) -> SolverError:
@@ -88,7 +93,7 @@ class TorchdiffeqSolver(Solver):
 
 class _Adaptive(TorchdiffeqSolver):
     adaptive = True
-    default_options: ClassVar[dict[str, Any]] = {"rtol": 1e-7, "atol": 1e-9, "max_steps": 100_000}
+    default_options: ClassVar[dict[str, Any]] = {"rtol": 1e-7, "atol": 1e-9, "max_steps": 100_000, "step_size": None}
 
 
 class _Fixed(TorchdiffeqSolver):
@@ -106,12 +111,6 @@ class Dopri8(_Adaptive):
     """Dormand-Prince 8(5,3), adaptive, order 8 (torchdiffeq)."""
 
     name, method, order = "dopri8", "dopri8", 8
-
-
-class Tsit5(_Adaptive):
-    """Tsitouras 5(4), adaptive, order 5 (torchdiffeq)."""
-
-    name, method, order = "tsit5", "tsit5", 5
 
 
 class Bosh3(_Adaptive):
@@ -148,12 +147,6 @@ class Dopri8Adjoint(Dopri8):
     """Dopri8 with adjoint backpropagation."""
 
     name, adjoint = "dopri8_adjoint", True
-
-
-class Tsit5Adjoint(Tsit5):
-    """Tsit5 with adjoint backpropagation."""
-
-    name, adjoint = "tsit5_adjoint", True
 
 
 class Bosh3Adjoint(Bosh3):
