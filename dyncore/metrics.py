@@ -17,7 +17,6 @@ one, as a NODE does) or plain arrays, so an RNN and a NODE are measured by the s
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -202,9 +201,8 @@ def lyapunov_spectrum(
     """
     x = torch.as_tensor(np.asarray(x0) if not torch.is_tensor(x0) else x0).to(torch.float64)
     if isinstance(dynamics, Model):
-        dynamics = copy.deepcopy(dynamics).double().eval()
+        x = x.to(device=dynamics.device, dtype=model_dtype(dynamics))
         if not callable(getattr(dynamics, "vector_field", None)):
-            x = x.to(dynamics.device)
             if x.dim() != 3 or x.shape[0] != dynamics.context_length:
                 raise DataError(
                     f"starts for a model without a vector field must be windows of shape (context_length = "
@@ -215,7 +213,6 @@ def lyapunov_spectrum(
                 step, x.transpose(0, 1).contiguous(), n_steps=n_steps, n_transient=n_transient,
                 n_exponents=n_exponents, time_step=dt, seed=seed,
             )
-        x = x.to(dynamics.device)
         if x.dim() == 3:  # a context of length 1
             x = x[-1]
     field = getattr(dynamics, "vector_field", dynamics)
@@ -296,6 +293,12 @@ def valid_prediction_time(error: np.ndarray, t: np.ndarray, threshold: float = 0
     return vpt, censored
 
 
+def model_dtype(model: Model) -> torch.dtype:
+    """The dtype of the model's first floating parameter or buffer (float64 if it has none)."""
+    floating = [p.dtype for p in (*model.parameters(), *model.buffers()) if p.is_floating_point()]
+    return floating[0] if floating else torch.float64
+
+
 def forecast(model: Model, truth: Trajectory) -> np.ndarray:
     """Free-run ``model`` from the first ``context_length`` states of ``truth`` over its times.
 
@@ -305,10 +308,9 @@ def forecast(model: Model, truth: Trajectory) -> np.ndarray:
     length = model.context_length
     if truth.n <= length:
         raise DataError(f"held-out trajectories need more than context_length = {length} points, got {truth.n}")
-    floating = [p.dtype for p in (*model.parameters(), *model.buffers()) if p.is_floating_point()]
-    dtype = floating[0] if floating else torch.float64
+    dtype = model_dtype(model)
     context = torch.as_tensor(truth.x[:length], dtype=dtype, device=model.device)
-    t = torch.as_tensor(truth.t, dtype=dtype, device=model.device)
+    t = torch.as_tensor(truth.t, dtype=torch.float64, device=model.device)
     with torch.no_grad():
         out = model.rollout(context, t)
     return out.detach().cpu().numpy().astype(np.float64)

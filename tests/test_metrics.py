@@ -217,3 +217,21 @@ def test_power_spectrum_distance():
     assert power_spectrum_distance(np.full_like(slow, np.nan), slow) == 1.0
     batched = np.stack([slow, same], axis=1)  # (n, batch, dim)
     assert power_spectrum_distance(batched, slow) < 0.05
+
+
+@pytest.mark.parametrize("name", ["rnn", "node"])
+def test_builtin_models_through_the_model_interface(name, lorenz):
+    """The same calls measure an RNN (window map through rollout) and a NODE (its vector field)."""
+    torch.manual_seed(0)
+    data = lorenz.simulate(t=np.arange(0.0, 5.0, 0.01))
+    model = dyncore.models.create(name, hidden=16)
+    model.prepare(data)
+    length = model.context_length
+    starts = torch.as_tensor(np.stack([data.x[i : i + length] for i in (0, 100, 200)], axis=1))  # (length, 3, dim)
+    spectrum = lyapunov_spectrum(model, starts, dt=0.01, n_steps=20, n_transient=5)
+    assert spectrum.exponents.shape == (3 * length,)
+    assert np.all(np.isfinite(spectrum.exponents))
+    test = lorenz.simulate(data.x[[50, 250]], np.arange(0.0, 1.0, 0.01))
+    vpt = valid_prediction_times(model, test, data.x.std(axis=0), lyapunov_exponent=0.906)
+    assert set(vpt) == {"0.5", "0.05"}
+    assert 0.0 <= vpt["0.5"]["mean"] <= 1.0 - 0.01 * length
