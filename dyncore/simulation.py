@@ -185,6 +185,37 @@ def output_times(system: System, t: Any) -> torch.Tensor:
     return torch.from_numpy(t)
 
 
+def time_grid(system: System, t_end: float | None = None, dt: float | None = None, n_points: int | None = None) -> np.ndarray:
+    """An output grid from ``t0`` (the start of the system's default grid) to ``t_end``.
+
+    Args:
+        system: supplies the defaults: its default grid's start, end and spacing.
+        t_end: last time (default: the end of the default grid).
+        dt: spacing (default: the default grid's mean spacing); exclusive with ``n_points``.
+        n_points: number of points, ends included.
+    Returns:
+        Times ``(n,)``, float64.
+    """
+    default = system.default_times().double().numpy()
+    t0 = float(default[0])
+    end = float(default[-1]) if t_end is None else float(t_end)
+    if not end > t0:
+        raise ConfigError(f"t-end must be after the start time {t0:g}, got {end:g}")
+    if dt is not None and n_points is not None:
+        raise ConfigError("give either dt or the number of points, not both")
+    if n_points is not None:
+        if n_points < 2:
+            raise ConfigError(f"the number of points must be at least 2, got {n_points}")
+        return np.linspace(t0, end, n_points)
+    spacing = float(np.mean(np.diff(default))) if dt is None else float(dt)
+    if not spacing > 0 or not math.isfinite(spacing):
+        raise ConfigError(f"dt must be a positive number, got {dt!r}")
+    count = int(math.floor((end - t0) / spacing + 1e-9)) + 1
+    if count < 2:
+        raise ConfigError(f"dt = {spacing:g} leaves fewer than two points in [{t0:g}, {end:g}]; use a smaller dt")
+    return t0 + spacing * np.arange(count)
+
+
 def pick_solver(system: System, solver: str | Solver | None, rtol: float | None = None, atol: float | None = None,
                 solver_options: dict[str, Any] | None = None) -> Solver:
     """The solver to use: ``solver`` (a name or instance) or the system's default, with options applied."""
