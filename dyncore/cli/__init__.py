@@ -20,6 +20,7 @@ import dyncore
 COMMANDS = {
     "list": "dyncore.cli.list_cmd:list_command",
     "plugins": "dyncore.cli.plugins_cmd:plugins_command",
+    "simulate": "dyncore.cli.simulate_cmd:simulate_command",
     "chaos-test": "dyncore.cli.chaos_test_cmd:chaos_test_command",
 }
 
