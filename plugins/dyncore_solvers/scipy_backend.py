@@ -7,6 +7,9 @@ backend fast), otherwise through its torch ``vector_field`` on ``x0``'s device. 
 (``radau``, ``bdf``, ``lsoda``) use the system's analytic ``jacobian(t, x)`` when it provides one,
 else an autograd Jacobian. Not differentiable: use a torchdiffeq solver for gradients.
 
+``max_steps`` bounds the work (10^6 steps for the explicit methods, about a minute on Lorenz; 10^5
+for the implicit ones): an explicit method on a stiff system runs into it and says so.
+
 The explicit methods (``rk45``, ``dop853``) also take ``step_size``: constant steps of that size
 with error control off, for convergence studies. SciPy's implicit methods cannot do that (their
 Newton iterations are scaled by the tolerances), so they have no such option.
@@ -41,7 +44,7 @@ class ScipySolver(Solver):
     default_options: ClassVar[dict[str, Any]] = {
         "rtol": 1e-9,
         "atol": 1e-9,
-        "max_steps": 100_000,
+        "max_steps": 1_000_000,
         "max_step": None,
         "step_size": None,
     }
@@ -106,6 +109,8 @@ def numpy_field(f: Callable, shape: tuple[int, ...], device: torch.device) -> Ca
     """``fun(t, y)`` on flat float64 vectors, through ``f.numpy_vector_field`` if present, else torch."""
     fast = getattr(f, "numpy_vector_field", None)
     if fast is not None:
+        if len(shape) == 1:  # already flat: no reshaping on the hot path
+            return fast
         return lambda t, y: fast(t, y.reshape(shape)).reshape(-1)
 
     def fun(t: float, y: np.ndarray) -> np.ndarray:

@@ -37,6 +37,10 @@ class Lorenz(System):
     default_solver: ClassVar[str] = "dop853"
     dim = 3
 
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._constants = (float(self.params["sigma"]), float(self.params["rho"]), float(self.params["beta"]))
+
     def vector_field(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """The Lorenz field for states of shape ``(..., 3)``; same shape, dtype and device."""
         p = self.params
@@ -45,9 +49,12 @@ class Lorenz(System):
 
     def numpy_vector_field(self, t: float, x: np.ndarray) -> np.ndarray:
         """The same field on numpy arrays ``(..., 3)``: the fast path of the SciPy backend."""
-        p = self.params
+        sigma, rho, beta = self._constants
+        if x.ndim == 1:  # one state: scalars and a small array are several times faster than stack
+            u, v, w = x.tolist()
+            return np.array([sigma * (v - u), u * (rho - w) - v, u * v - beta * w])
         u, v, w = x[..., 0], x[..., 1], x[..., 2]
-        return np.stack([p["sigma"] * (v - u), u * (p["rho"] - w) - v, u * v - p["beta"] * w], axis=-1)
+        return np.stack([sigma * (v - u), u * (rho - w) - v, u * v - beta * w], axis=-1)
 
     def jacobian(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Analytic Jacobian, shape ``(..., 3, 3)``."""

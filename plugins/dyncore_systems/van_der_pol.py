@@ -69,7 +69,10 @@ class VanDerPol(System):
 
     def numpy_vector_field(self, t: float, x: np.ndarray) -> np.ndarray:
         """The same field on numpy arrays ``(..., 2)``: the fast path of the SciPy backend."""
-        mu = self.params["mu"]
+        mu = float(self.params["mu"])
+        if x.ndim == 1:  # one state: scalars and a small array are several times faster than stack
+            u, v = x.tolist()
+            return np.array([v, mu * (1 - u * u) * v - u])
         u, v = x[..., 0], x[..., 1]
         return np.stack([v, mu * (1 - u * u) * v - u], axis=-1)
 
