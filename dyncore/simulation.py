@@ -344,7 +344,7 @@ class Progress:
 class Watched:
     """A system seen through a :class:`Progress`: its field evaluations report the time they are at."""
 
-    _TICKING = ("vector_field", "numpy_vector_field", "nonlinear")
+    _TICKING = ("vector_field", "numpy_vector_field", "nonlinear", "numpy_nonlinear")
 
     def __init__(self, system: System, progress: Progress) -> None:
         self._system = system

@@ -135,10 +135,16 @@ def test_batch_without_x0_uses_the_systems_random_states():
     np.testing.assert_array_equal(trajectory.x[0], dyncore.systems.create("kuramoto_sivashinsky").random_x0(3, 2).numpy())
 
 
-def test_progress_is_shown_on_request(capsys):
-    dyncore.simulate("lorenz", t=np.linspace(0, 1, 11), progress=True)
+@pytest.mark.parametrize("system", ["lorenz", "kuramoto_sivashinsky"])
+def test_progress_is_shown_on_request(capsys, system):
+    dyncore.simulate(system, t=np.linspace(0, 1, 11), progress=True)
     err = capsys.readouterr().err
-    assert "simulating lorenz" in err and "100%" in err
+    assert f"simulating {system}" in err and "100%" in err
+
+
+def test_progress_is_silent_off_a_terminal(capsys):
+    dyncore.simulate("lorenz", t=np.linspace(0, 1, 11))
+    assert capsys.readouterr().err == ""
 
 
 @pytest.mark.parametrize(
