@@ -65,6 +65,13 @@ class Model(nn.Module):
             States at every ``t``, shape ``(n, [batch,] dim)``; the first rows equal ``context``.
         """
 
+    def quick_rollout(self, context: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """A cheap :meth:`rollout` for training snapshots (e.g. fixed steps on ``t`` instead of an adaptive solve).
+
+        Same arguments and result as :meth:`rollout`, which it calls unless a model has a cheaper way.
+        """
+        return self.rollout(context, t)
+
     def config(self) -> dict[str, Any]:
         """Everything needed to rebuild this model (before loading its ``state_dict``)."""
         return {"model": self.name, "hparams": dict(self.hparams), "dim": self.dim}

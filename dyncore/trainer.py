@@ -23,7 +23,11 @@ HISTORY_COLUMNS = ("epoch", "loss", "lr", "wall_time", "nfe")
 
 @dataclass
 class History:
-    """Per-epoch training record: loss, learning rate, wall time (s, cumulative), function evaluations."""
+    """Per-epoch training record: loss, learning rate, wall time (s, cumulative), function evaluations.
+
+    ``snapshots`` maps an epoch count to the model's free rollout after that many epochs, shape
+    ``(n, [batch,] dim)`` (the "trajectory during training" figure); empty when none were taken.
+    """
 
     epoch: list[int] = field(default_factory=list)
     loss: list[float] = field(default_factory=list)
@@ -31,6 +35,7 @@ class History:
     wall_time: list[float] = field(default_factory=list)
     nfe: list[int] = field(default_factory=list)
     stopped: str = ""  # why training ended early ("" when it ran all epochs)
+    snapshots: dict[int, Any] = field(default_factory=dict)
 
     def append(self, epoch: int, loss: float, lr: float, wall_time: float, nfe: int) -> None:
         self.epoch.append(epoch)
@@ -43,6 +48,7 @@ class History:
         """Keep the first ``n`` epochs (used when resuming from an earlier checkpoint)."""
         for name in HISTORY_COLUMNS:
             del getattr(self, name)[n:]
+        self.snapshots = {e: x for e, x in self.snapshots.items() if e <= n}
 
     def __len__(self) -> int:
         return len(self.epoch)

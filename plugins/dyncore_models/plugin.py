@@ -1,2 +1,9 @@
 """Entry point of the dyncore_models plugin: registers its components by lazy target (no torch import)."""
 
+import dyncore
+
+
+@dyncore.hookimpl
+def register_models(registry):
+    registry.add("rnn", "dyncore_models.rnn:WindowRNN", summary="Windowed RNN: past states in, next state out (learns the trajectory)")
+    registry.add("node", "dyncore_models.node:NeuralODE", summary="Neural ODE: an MLP vector field integrated by a solver (learns the field)")

@@ -1,2 +1,9 @@
 """Entry point of the dyncore_training plugin: registers its components by lazy target (no torch import)."""
 
+import dyncore
+
+
+@dyncore.hookimpl
+def register_trainers(registry):
+    registry.add("full_batch", "dyncore_training.full_batch:FullBatch", summary="Full-batch Adam, lr 1e-2 then 1e-3 for the last 10% (the reference recipe)")
+    registry.add("minibatch", "dyncore_training.minibatch:Minibatch", summary="Minibatch Adam with seeded shuffling, for large data sets")

@@ -1,0 +1,271 @@
+"""The Neural ODE: an MLP learns the vector field, a solver turns it into trajectories."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from dyncore.errors import ConfigError
+from dyncore.model import Model
+from dyncore.trajectory import Trajectory
+from dyncore_models.common import as_tensor, check_data, dtype_of, lookahead_value, positive_int, states_3d
+from dyncore_models.mlp import MLP, FusedMLPStep, Workspace, activation
+from dyncore_models.normalization import Normalizer
+from dyncore_models.tableaus import TABLEAUS, rk_step
+
+
+class NeuralODE(Model):
+    """Neural ODE: an MLP vector field f(x) (or f(t, x)) integrated by a differentiable solver.
+
+    Hyperparameters:
+        hidden (256), depth (1 hidden layer), activation (``relu``; also tanh, softplus, gelu, silu):
+            the MLP, 3-256-3 for Lorenz as in the reference.
+        time_dependent (False): learn ``f(t, x)`` instead of ``f(x)``.
+        solver (``rk4``), solver_options ({}): the integrator used in training, one step per data
+            interval. The fixed-step methods euler, midpoint, heun2, heun3 and rk4 run as one fused
+            step (see :mod:`dyncore_models.mlp`); any other registered differentiable solver works too.
+        rollout_solver (``dopri5``), rollout_options ({}: the solver's defaults): the integrator of
+            :meth:`rollout`. :meth:`quick_rollout` uses the training method on the output grid.
+        adjoint (False): backpropagate with the adjoint method (the solver's ``_adjoint`` variant;
+            memory independent of the number of steps, slower).
+        normalize (True): learn in normalised states and time (fitted on the training data and
+            saved with the weights); :meth:`vector_field` is always in physical units.
+        dtype (``float32``).
+
+    Irregularly sampled data work: every example carries its own time steps.
+    """
+
+    name = "node"
+    default_hparams = {
+        "hidden": 256,
+        "depth": 1,
+        "activation": "relu",
+        "time_dependent": False,
+        "solver": "rk4",
+        "solver_options": {},
+        "rollout_solver": "dopri5",
+        "rollout_options": {},
+        "adjoint": False,
+        "normalize": True,
+        "dtype": "float32",
+    }
+
+    def __init__(self, **hparams: Any) -> None:
+        super().__init__(**hparams)
+        hp = self.hparams
+        positive_int(self.name, "hidden", hp["hidden"])
+        positive_int(self.name, "depth", hp["depth"])
+        activation(hp["activation"])
+        self._dtype = dtype_of(self.name, hp["dtype"])
+        for key in ("solver", "rollout_solver"):
+            if not isinstance(hp[key], str):
+                raise ConfigError(f"model 'node': {key} must be a solver name such as 'rk4', got {hp[key]!r}")
+        for key in ("solver_options", "rollout_options"):
+            if not isinstance(hp[key], dict):
+                raise ConfigError(f"model 'node': {key} must be a dict of solver options, got {hp[key]!r}")
+        self.tableau = TABLEAUS.get(hp["solver"])
+        self.nfe = 0
+        self._workspaces: list[Workspace] = []
+
+    # -- construction ----------------------------------------------------------------------
+    @property
+    def context_length(self) -> int:
+        return 1
+
+    def prepare(self, trajectory: Trajectory | None = None, dim: int | None = None) -> None:
+        """Build the MLP for ``dim`` (or the data's) and fit the normalisation on ``trajectory``."""
+        if trajectory is not None:
+            check_data(self.name, trajectory, None, 1, "one state")
+            dim = trajectory.dim
+        if dim is None:
+            raise ConfigError("model 'node': prepare() needs a trajectory or a dimension")
+        hp = self.hparams
+        self.dim = positive_int(self.name, "dim", dim)
+        n_in = self.dim + (1 if hp["time_dependent"] else 0)
+        self.net = MLP(n_in, self.dim, hp["hidden"], hp["depth"], hp["activation"], self._dtype)
+        self.norm = Normalizer(self.dim, self._dtype)
+        # time_scale: normalised time per unit time; t_mean, t_scale: the time input of f(t, x)
+        for key, value in (("time_scale", 1.0), ("t_mean", 0.0), ("t_scale", 1.0)):
+            self.register_buffer(key, torch.tensor(value, dtype=self._dtype))
+        if trajectory is not None and hp["normalize"]:
+            self._fit_normalization(trajectory)
+
+    def _fit_normalization(self, trajectory: Trajectory) -> None:
+        x = states_3d(trajectory)
+        self.norm.fit(x)
+        t = trajectory.t
+        if len(t) > 1:
+            z = (x - self.norm.mean.double().numpy()) / self.norm.scale.double().numpy()
+            rates = np.diff(z, axis=0) / np.diff(t)[:, None, None]
+            rms = float(np.sqrt(np.mean(rates**2)))
+            if math.isfinite(rms) and rms > 0:
+                self.time_scale.fill_(rms)
+            self.t_mean.fill_(float(t.mean()))
+            self.t_scale.fill_(float(t.std()) or 1.0)
+
+    @property
+    def fused(self) -> bool:
+        """True when training steps run through :class:`FusedMLPStep` (autonomous MLP, fixed-step method)."""
+        hp = self.hparams
+        return self.tableau is not None and not hp["adjoint"] and not hp["time_dependent"]
+
+    # -- the vector field ------------------------------------------------------------------
+    def _field(self, t: torch.Tensor | float, z: torch.Tensor) -> torch.Tensor:
+        """``dz/dt`` in normalised states, physical time; ``z`` of shape ``(..., dim)``."""
+        self.nfe += 1
+        if self.hparams["time_dependent"]:
+            feature = (torch.as_tensor(t, dtype=z.dtype, device=z.device) - self.t_mean) / self.t_scale
+            if feature.dim() == 0:
+                feature = feature.reshape((1,) * z.dim())
+            z = torch.cat([z, feature.expand(*z.shape[:-1], 1)], dim=-1)
+        return self.net(z) * self.time_scale
+
+    def vector_field(self, t: torch.Tensor | float, x: torch.Tensor) -> torch.Tensor:
+        """The learned ``dx/dt`` in physical units, batched over leading dimensions, differentiable.
+
+        Args:
+            t: time (used only when ``time_dependent``). x: states ``(..., dim)``, any float dtype.
+        Returns:
+            ``dx/dt`` with the shape and dtype of ``x``.
+        """
+        xm = as_tensor(x, self._dtype, self.device)
+        out = self._field(t, self.norm.encode(xm)) * self.norm.scale
+        return out.to(x.dtype) if isinstance(x, torch.Tensor) else out
+
+    # -- training --------------------------------------------------------------------------
+    def examples(self, trajectory: Trajectory, lookahead: int = 1) -> dict[str, torch.Tensor]:
+        """Every state is an initial condition; its next ``lookahead`` states are the target.
+
+        Returns:
+            ``x0`` (m, dim) normalised start states, ``target`` (m, lookahead, dim) normalised,
+            ``h`` (m, lookahead) the time steps (per example, so irregular sampling works),
+            ``t0`` (m,) start times; m = (n - lookahead) * members.
+        """
+        k = lookahead_value(lookahead)
+        self._require_built()
+        check_data(self.name, trajectory, self.dim, k + 1, f"lookahead {k} needs {k} points after each start")
+        x = states_3d(trajectory)
+        n, batch, dim = x.shape
+        m = n - k
+        z = (x - self.norm.mean.double().cpu().numpy()) / self.norm.scale.double().cpu().numpy()
+        target = np.stack([z[j + 1 : j + 1 + m] for j in range(k)], axis=1)  # (m, k, batch, dim)
+        steps = np.diff(trajectory.t)
+        h = np.stack([steps[j : j + m] for j in range(k)], axis=1)  # (m, k)
+        device = self.device
+        return {
+            "x0": as_tensor(z[:m].reshape(m * batch, dim), self._dtype, device),
+            "target": as_tensor(target.transpose(0, 2, 1, 3).reshape(m * batch, k, dim), self._dtype, device),
+            "h": as_tensor(np.repeat(h, batch, axis=0), self._dtype, device),
+            "t0": as_tensor(np.repeat(trajectory.t[:m], batch), self._dtype, device),
+        }
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Mean squared error of the ``lookahead`` predicted states, in normalised units."""
+        z, h, t = batch["x0"], batch["h"], batch["t0"][:, None]
+        k = h.shape[1]
+        preds = []
+        for j in range(k):
+            hj = h[:, j : j + 1]
+            z = self._step(z, t, hj, j)
+            t = t + hj
+            preds.append(z)
+        if k == 1:
+            return F.mse_loss(preds[0], batch["target"][:, 0])
+        return F.mse_loss(torch.stack(preds, dim=1), batch["target"])
+
+    def _step(self, z: torch.Tensor, t: torch.Tensor, h: torch.Tensor, j: int) -> torch.Tensor:
+        """Integrate normalised states ``z`` (m, dim) from times ``t`` (m, 1) over steps ``h`` (m, 1)."""
+        if self.fused:
+            while len(self._workspaces) <= j:
+                self._workspaces.append(Workspace())
+            self.nfe += self.tableau.stages
+            return FusedMLPStep.apply(
+                z, h * self.time_scale, self.tableau, self.hparams["activation"], self._workspaces[j], *self.net.flat_params()
+            )
+        if self.tableau is not None and not self.hparams["adjoint"]:
+            return rk_step(self._field, t, z, h, self.tableau)
+        return self._solve_unit_interval(z, t, h)
+
+    def _solve_unit_interval(self, z: torch.Tensor, t: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """Any registered solver with per-sample steps: integrate ``dz/du = h f(t + u h, z)`` over u in [0, 1]."""
+        name = self.hparams["solver"] + ("_adjoint" if self.hparams["adjoint"] else "")
+        solver = self._solver(name, self.hparams["solver_options"], need_grad=True)
+        unit = torch.tensor([0.0, 1.0], dtype=z.dtype, device=z.device)
+        return solver.solve(_UnitIntervalField(self, t, h), z, unit)[-1]
+
+    def _solver(self, name: str, options: dict, need_grad: bool) -> Any:
+        import dyncore
+
+        if name not in dyncore.solvers:
+            hint = " (adjoint needs a solver with an '_adjoint' variant, e.g. 'rk4' or 'dopri5')" if name.endswith("_adjoint") else ""
+            raise ConfigError(f"model 'node': no solver {name!r} is registered{hint}; see `dyncore list solvers`")
+        solver = dyncore.solvers.create(name, **options)
+        if need_grad and not solver.differentiable:
+            raise ConfigError(f"model 'node': solver {name!r} is not differentiable; train with 'rk4' or 'dopri5'")
+        return solver
+
+    # -- prediction ------------------------------------------------------------------------
+    def rollout(self, context: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Integrate the learned field from ``context[0]`` with ``rollout_solver`` (adaptive by default).
+
+        Args:
+            context: ``(1, [batch,] dim)``, the state at ``t[0]``. t: output times ``(n,)``.
+        Returns:
+            ``(n, [batch,] dim)`` in the dtype of ``context``; row 0 is ``context[0]``.
+        """
+        context, tt = self._rollout_inputs(context, t)
+        solver = self._solver(self.hparams["rollout_solver"], self.hparams["rollout_options"], need_grad=False)
+        z = solver.solve(self._field, self.norm.encode(context[0].to(self._dtype)), tt)
+        return self._rollout_output(context, z)
+
+    def quick_rollout(self, context: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """:meth:`rollout` by the training method, one step per interval of ``t`` (cheap training snapshots)."""
+        context, tt = self._rollout_inputs(context, t)
+        tableau = self.tableau or TABLEAUS["rk4"]
+        z = self.norm.encode(context[0].to(self._dtype))
+        out = [z]
+        steps = tt[1:] - tt[:-1]
+        for i in range(len(steps)):
+            z = rk_step(self._field, tt[i], z, steps[i], tableau)
+            out.append(z)
+        return self._rollout_output(context, torch.stack(out))
+
+    def _require_built(self) -> None:
+        if self.dim is None:
+            raise ConfigError("model 'node' is not built yet: train it or call prepare() first")
+
+    def _rollout_inputs(self, context: Any, t: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        self._require_built()
+        context = context if isinstance(context, torch.Tensor) else torch.as_tensor(np.asarray(context, dtype=np.float64))
+        context = context.to(self.device)
+        if context.dim() == 1:
+            context = context[None]
+        if context.shape[0] < 1 or context.shape[-1] != self.dim:
+            raise ConfigError(f"model 'node' needs a context of shape (1, [batch,] {self.dim}), got {tuple(context.shape)}")
+        tt = as_tensor(t, self._dtype, self.device).reshape(-1)
+        if len(tt) < 1:
+            raise ConfigError("rollout needs at least one output time")
+        return context, tt
+
+    def _rollout_output(self, context: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        x = self.norm.decode(z).to(context.dtype)
+        return torch.cat([context[:1], x[1:]], dim=0)
+
+
+class _UnitIntervalField(torch.nn.Module):
+    """``dz/du = h f(t + u h, z)``: one data interval of every example rescaled to u in [0, 1].
+
+    A module holding the model, so that adjoint solvers find the parameters to differentiate.
+    """
+
+    def __init__(self, model: NeuralODE, t: torch.Tensor, h: torch.Tensor) -> None:
+        super().__init__()
+        self.model = model
+        self.t, self.h = t, h
+
+    def forward(self, u: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return self.h * self.model._field(self.t + u * self.h, z)

@@ -1,0 +1,297 @@
+"""The gradient-descent training loop both built-in trainers share.
+
+One epoch is whatever :meth:`GradientTrainer.run_epoch` does (one full-batch step, or a pass of
+minibatches); around it the loop sets the learning rate, guards against NaN/Inf, records the
+:class:`~dyncore.History`, calls the callbacks, and turns Ctrl-C into a clean stop at the next
+epoch boundary. It synchronises with the device once per epoch (the loss value), and on CPU the
+same seed gives the same loss history bit for bit, also across a checkpoint and ``resume``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import sys
+import threading
+import time
+from abc import abstractmethod
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import torch
+
+from dyncore.errors import CheckpointError, ConfigError, TrainingDiverged
+from dyncore.model import Model
+from dyncore.trainer import HISTORY_COLUMNS, Callback, History, Trainer
+from dyncore.trajectory import Trajectory
+from dyncore_training.callbacks import Checkpointer, EarlyStopping, ProgressBar, Snapshots
+from dyncore_training.guard import WeightGuard
+
+#: Increase when the checkpoint payload changes incompatibly.
+CHECKPOINT_VERSION = 1
+
+
+class GradientTrainer(Trainer):
+    """Adam on a model's :meth:`~dyncore.Model.loss`, the reference schedule, built-in callbacks.
+
+    Options:
+        epochs (2000), lr (1e-2), lr_final (1e-3; None keeps lr), lr_drop (0.9: the fraction of
+            epochs after which lr_final applies), weight_decay (0).
+        lookahead (1): predicted steps per example (keep 1 for chaotic systems).
+        seed (0): seeds the weight initialisation and any shuffling.
+        device ("cpu"; "cuda" or "cuda:N" on a GPU).
+        snapshot_every (0: none): free rollout from the first state every k epochs.
+        checkpoint_path (None), checkpoint_every (0: only at the end): resumable checkpoints.
+        patience (0: off), min_delta (0): early stopping when the loss stops improving.
+        progress (None: when stderr is a terminal; True; False): a progress line on stderr.
+    """
+
+    default_options: ClassVar[dict[str, Any]] = {
+        "epochs": 2000,
+        "lr": 1e-2,
+        "lr_final": 1e-3,
+        "lr_drop": 0.9,
+        "weight_decay": 0.0,
+        "lookahead": 1,
+        "seed": 0,
+        "device": "cpu",
+        "snapshot_every": 0,
+        "checkpoint_path": None,
+        "checkpoint_every": 0,
+        "patience": 0,
+        "min_delta": 0.0,
+        "progress": None,
+    }
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        o = self.options
+        for key in ("epochs", "lookahead"):
+            _check_int(self.name, key, o[key], minimum=1)
+        for key in ("snapshot_every", "checkpoint_every", "patience"):
+            _check_int(self.name, key, o[key], minimum=0)
+        _check_int(self.name, "seed", o["seed"], minimum=0)
+        _check_number(self.name, "lr", o["lr"], positive=True)
+        if o["lr_final"] is not None:
+            _check_number(self.name, "lr_final", o["lr_final"], positive=True)
+        _check_number(self.name, "weight_decay", o["weight_decay"])
+        _check_number(self.name, "min_delta", o["min_delta"])
+        if not 0.0 <= float(o["lr_drop"]) <= 1.0:
+            raise ConfigError(f"trainer {self.name!r}: lr_drop is the fraction of epochs before lr_final, in [0, 1]; got {o['lr_drop']!r}")
+        if o["progress"] not in (None, True, False):
+            raise ConfigError(f"trainer {self.name!r}: progress must be true, false or null, got {o['progress']!r}")
+
+    # -- the pieces a trainer defines --------------------------------------------------------
+    @abstractmethod
+    def run_epoch(self, model: Model, examples: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> torch.Tensor:
+        """One epoch of optimisation steps.
+
+        Returns:
+            A tensor of losses on the model's device, finite only if every step's loss was; its
+            mean is the epoch's recorded loss. Read once per epoch (one device synchronisation).
+        """
+
+    def lr_at(self, epoch: int) -> float:
+        """Learning rate of 0-based ``epoch``: ``lr``, then ``lr_final`` from ``lr_drop * epochs`` on."""
+        o = self.options
+        if o["lr_final"] is None or epoch < round(float(o["lr_drop"]) * o["epochs"]):
+            return float(o["lr"])
+        return float(o["lr_final"])
+
+    # -- the loop ------------------------------------------------------------------------------
+    def fit(
+        self,
+        model: Model,
+        trajectory: Trajectory,
+        callbacks: list[Callback] | tuple = (),
+        *,
+        resume: dict[str, Any] | None = None,
+    ) -> History:
+        """Train ``model`` on ``trajectory``; see :meth:`dyncore.Trainer.fit`.
+
+        Args:
+            resume: a checkpoint payload (from :func:`dyncore.run.read_checkpoint`) to continue from.
+        Raises:
+            TrainingDiverged: a non-finite loss; the model holds the last weights with a finite loss.
+            KeyboardInterrupt: after Ctrl-C, once the current epoch ended and callbacks (checkpoint) ran.
+        """
+        o = self.options
+        device = resolve_device(o["device"])
+        if model.dim is None:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(o["seed"])
+                model.prepare(trajectory)
+        model.to(device)
+        examples = model.examples(trajectory, o["lookahead"])
+        params = [p for p in model.parameters() if p.requires_grad]
+        if not params:
+            raise ConfigError(f"model {model.name!r} has no trainable parameters")
+        optimizer = make_adam(params, float(o["lr"]), float(o["weight_decay"]))
+        history = History()
+        state: dict[str, Any] = {
+            "trajectory": trajectory,
+            "examples": examples,
+            "optimizer": optimizer,
+            "generator": torch.Generator().manual_seed(o["seed"]),
+            "history": history,
+            "epoch": 0,
+            "epochs": o["epochs"],
+            "status": "running",
+            "data_hash": trajectory.content_hash(),
+        }
+        if resume is not None:
+            self._restore(model, state, resume)
+        callbacks = self._builtin_callbacks() + list(callbacks)
+        for cb in callbacks:
+            cb.on_train_begin(self, model, state)
+        guard = WeightGuard(params)
+        guard.good_epoch = state["epoch"]
+        start = time.perf_counter() - (history.wall_time[-1] if history else 0.0)
+        lr = None
+        with _deferred_interrupt() as interrupted:
+            try:
+                for epoch in range(state["epoch"], o["epochs"]):
+                    if self.lr_at(epoch) != lr:
+                        lr = self.lr_at(epoch)
+                        for group in optimizer.param_groups:
+                            group["lr"] = lr
+                    nfe = getattr(model, "nfe", 0)
+                    guard.stage()
+                    losses = self.run_epoch(model, examples, optimizer, state)
+                    values = losses.detach().double().cpu().tolist()  # the one synchronisation per epoch
+                    loss = math.fsum(values) / len(values)
+                    if not all(math.isfinite(v) for v in values):
+                        guard.restore()
+                        state["status"] = "diverged"
+                        history.stopped = f"diverged at epoch {epoch + 1}"
+                        raise TrainingDiverged(
+                            f"the loss became {loss} at epoch {epoch + 1}; the model holds the weights of epoch {guard.good_epoch}; "
+                            f"try a smaller lr (now {lr:g}), a smaller lookahead (now {o['lookahead']}) or a smaller network"
+                        )
+                    guard.accept(epoch)
+                    history.append(epoch + 1, loss, lr, time.perf_counter() - start, getattr(model, "nfe", 0) - nfe)
+                    state["epoch"] = epoch + 1
+                    stop = False
+                    for cb in callbacks:
+                        stop = bool(cb.on_epoch_end(self, model, state)) or stop
+                    if interrupted():
+                        state["status"] = "interrupted"
+                        history.stopped = f"interrupted after epoch {epoch + 1}"
+                        break
+                    if stop:
+                        break
+                if state["status"] == "running":
+                    state["status"] = "complete"
+            finally:
+                for cb in callbacks:
+                    cb.on_train_end(self, model, state)
+        if state["status"] == "interrupted":
+            raise KeyboardInterrupt(history.stopped)
+        return history
+
+    def _builtin_callbacks(self) -> list[Callback]:
+        o = self.options
+        out: list[Callback] = []
+        if o["snapshot_every"]:
+            out.append(Snapshots(o["snapshot_every"]))
+        if o["patience"]:
+            out.append(EarlyStopping(o["patience"], float(o["min_delta"])))
+        if o["checkpoint_path"]:
+            out.append(Checkpointer(o["checkpoint_path"], o["checkpoint_every"]))
+        if o["progress"] or (o["progress"] is None and sys.stderr.isatty()):
+            out.append(ProgressBar())
+        return out
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def checkpoint(self, model: Model, state: dict[str, Any]) -> dict[str, Any]:
+        """Everything needed to continue training exactly: weights, optimizer, RNG, epoch, history."""
+        history: History = state["history"]
+        epochs = sorted(history.snapshots)
+        return {
+            "format": "dyncore-checkpoint",
+            "version": CHECKPOINT_VERSION,
+            "model": model.config(),
+            "trainer": {"name": self.name, "options": {k: v for k, v in self.options.items() if k != "checkpoint_path"}},
+            "data_hash": state["data_hash"],
+            "epoch": state["epoch"],
+            "status": state["status"],
+            "model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "optimizer_state": state["optimizer"].state_dict(),
+            "rng": {"torch": torch.get_rng_state(), "generator": state["generator"].get_state()},
+            "history": {c: list(getattr(history, c)) for c in HISTORY_COLUMNS} | {"stopped": history.stopped},
+            "snapshots": {
+                "epoch": torch.tensor(epochs, dtype=torch.int64),
+                "x": torch.stack([torch.from_numpy(history.snapshots[e]) for e in epochs]) if epochs else torch.zeros(0),
+            },
+        }
+
+    def _restore(self, model: Model, state: dict[str, Any], payload: dict[str, Any]) -> None:
+        if payload["data_hash"] != state["data_hash"]:
+            raise CheckpointError("the checkpoint was trained on other data (its data hash differs); resume with the same data file")
+        try:
+            model.load_state_dict(payload["model_state"])
+            state["optimizer"].load_state_dict(payload["optimizer_state"])
+            torch.set_rng_state(payload["rng"]["torch"])
+            state["generator"].set_state(payload["rng"]["generator"])
+        except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(f"the checkpoint does not fit this model and trainer ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+        history: History = state["history"]
+        for row in zip(*(payload["history"][c] for c in HISTORY_COLUMNS)):
+            history.append(*row)
+        snaps = payload["snapshots"]
+        for e, x in zip(snaps["epoch"].tolist(), snaps["x"]):
+            history.snapshots[int(e)] = x.numpy()
+        state["epoch"] = int(payload["epoch"])
+
+
+def make_adam(params: list[torch.Tensor], lr: float, weight_decay: float) -> torch.optim.Adam:
+    """Adam with the fused kernel where the device supports it (one call per step instead of one per tensor)."""
+    try:
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
+    except RuntimeError:
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+
+
+def resolve_device(name: Any) -> torch.device:
+    """``torch.device`` for ``"cpu"``, ``"cuda"``, ``"cuda:N"``; a one-line ConfigError when unusable."""
+    try:
+        device = torch.device(str(name))
+    except RuntimeError:
+        raise ConfigError(f"unknown device {name!r}; use cpu or cuda") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device cuda was asked for but no CUDA GPU is available here; use --device cpu")
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"device {name!r} is not supported; use cpu or cuda")
+    return device
+
+
+@contextlib.contextmanager
+def _deferred_interrupt() -> Iterator[Any]:
+    """Turn the first Ctrl-C into a flag the loop checks between epochs; a second one interrupts at once."""
+    flag = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag.is_set
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum: int, frame: Any) -> None:
+        flag.set()
+        signal.signal(signal.SIGINT, previous)
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag.is_set
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _check_int(owner: str, key: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"trainer {owner!r}: {key} must be an integer >= {minimum}, got {value!r}")
+
+
+def _check_number(owner: str, key: str, value: Any, positive: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and (value > 0 if positive else value >= 0)
+    if not ok:
+        raise ConfigError(f"trainer {owner!r}: {key} must be a {'positive' if positive else 'non-negative'} number, got {value!r}")
