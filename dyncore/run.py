@@ -406,7 +406,7 @@ def _run_config(model: Model, trainer: Trainer, trajectory: Trajectory, source: 
         "format": RUN_FORMAT,
         "version": 1,
         "model": model.config(),
-        "trainer": {"name": trainer.name, "options": {k2: v for k2, v in trainer.options.items() if k2 != "checkpoint_path"}},
+        "trainer": {"name": trainer.name, "options": {k2: v for k2, v in trainer.options.items() if k2 not in ("checkpoint_path", "progress")}},
         "data": {
             "hash": trajectory.content_hash(),
             "source": source,

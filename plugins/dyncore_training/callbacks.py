@@ -99,6 +99,7 @@ class ProgressBar(Callback):
     def on_train_begin(self, trainer: Trainer, model: Model, state: dict[str, Any]) -> None:
         self.last = 0.0
         self.shown = False
+        self.width = 0
 
     def on_epoch_end(self, trainer: Trainer, model: Model, state: dict[str, Any]) -> bool | None:
         now = time.perf_counter()
@@ -119,9 +120,8 @@ class ProgressBar(Callback):
         if not h:
             return
         width = len(str(state["epochs"]))
-        self.stream.write(
-            f"\rtraining: epoch {h.epoch[-1]:>{width}}/{state['epochs']}  loss {h.loss[-1]:.4e}  "
-            f"lr {h.lr[-1]:.1e}  {h.wall_time[-1]:.1f} s"
-        )
+        line = f"training: epoch {h.epoch[-1]:>{width}}/{state['epochs']}  loss {h.loss[-1]:.4e}  lr {h.lr[-1]:.1e}  {h.wall_time[-1]:.1f} s"
+        self.stream.write("\r" + line.ljust(self.width))
+        self.width = len(line)
         self.stream.flush()
         self.shown = True

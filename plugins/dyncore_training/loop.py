@@ -123,6 +123,8 @@ class GradientTrainer(Trainer):
                 torch.manual_seed(o["seed"])
                 model.prepare(trajectory)
         model.to(device)
+        if resume is not None:  # before examples: the normalisation buffers are part of the state
+            _load_model_state(model, resume)
         examples = model.examples(trajectory, o["lookahead"])
         params = [p for p in model.parameters() if p.requires_grad]
         if not params:
@@ -180,6 +182,8 @@ class GradientTrainer(Trainer):
                         history.stopped = f"interrupted after epoch {epoch + 1}"
                         break
                     if stop:
+                        state["status"] = "stopped"
+                        history.stopped = history.stopped or f"stopped by a callback after epoch {epoch + 1}"
                         break
                 if state["status"] == "running":
                     state["status"] = "complete"
@@ -212,7 +216,7 @@ class GradientTrainer(Trainer):
             "format": "dyncore-checkpoint",
             "version": CHECKPOINT_VERSION,
             "model": model.config(),
-            "trainer": {"name": self.name, "options": {k: v for k, v in self.options.items() if k != "checkpoint_path"}},
+            "trainer": {"name": self.name, "options": {k: v for k, v in self.options.items() if k not in ("checkpoint_path", "progress")}},
             "data_hash": state["data_hash"],
             "epoch": state["epoch"],
             "status": state["status"],
@@ -230,7 +234,6 @@ class GradientTrainer(Trainer):
         if payload["data_hash"] != state["data_hash"]:
             raise CheckpointError("the checkpoint was trained on other data (its data hash differs); resume with the same data file")
         try:
-            model.load_state_dict(payload["model_state"])
             state["optimizer"].load_state_dict(payload["optimizer_state"])
             torch.set_rng_state(payload["rng"]["torch"])
             state["generator"].set_state(payload["rng"]["generator"])
@@ -243,6 +246,13 @@ class GradientTrainer(Trainer):
         for e, x in zip(snaps["epoch"].tolist(), snaps["x"]):
             history.snapshots[int(e)] = x.numpy()
         state["epoch"] = int(payload["epoch"])
+
+
+def _load_model_state(model: Model, payload: dict[str, Any]) -> None:
+    try:
+        model.load_state_dict(payload["model_state"])
+    except (RuntimeError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"the checkpoint's weights do not fit the model ({str(exc).splitlines()[0][:160]})") from None
 
 
 def make_adam(params: list[torch.Tensor], lr: float, weight_decay: float) -> torch.optim.Adam:

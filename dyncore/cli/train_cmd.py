@@ -1,0 +1,54 @@
+"""``dyncore train``: train a model on a data file into a run directory (resumable)."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+
+@click.command("train")
+@click.argument("model")
+@click.argument("data", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", "out", required=True, type=click.Path(file_okay=False), help="Run directory to create.")
+@click.option("--trainer", help="Trainer name (default full_batch; on --resume the run's own); see `dyncore list trainers`.")
+@click.option("--epochs", type=int, help="Number of epochs (default 2000).")
+@click.option("--lr", type=float, help="Learning rate (default 1e-2, then lr_final 1e-3 for the last 10%).")
+@click.option("--lookahead", type=int, help="Predicted steps per example (default 1; keep 1 for chaotic systems).")
+@click.option("--hparam", "hparams", multiple=True, metavar="K=V", help="Model hyperparameter, repeatable (e.g. --hparam hidden=128).")
+@click.option("--option", "options", multiple=True, metavar="K=V",
+              help="Other trainer option, repeatable (e.g. --option snapshot_every=20, --option batch_size=64).")
+@click.option("--device", help="cpu (default) or cuda.")
+@click.option("--seed", type=int, help="Seed of the weight initialisation and shuffling (default 0).")
+@click.option("--resume", is_flag=True, help="Continue the run in the output directory from its checkpoint.")
+@click.option("--force", is_flag=True, help="Replace the run in the output directory.")
+@click.option("--progress/--no-progress", default=None, help="Progress line on stderr (default: when stderr is a terminal).")
+def train_command(model: str, data: str, out: str, trainer: str | None, epochs: int | None, lr: float | None,
+                  lookahead: int | None, hparams: tuple[str, ...], options: tuple[str, ...], device: str | None,
+                  seed: int | None, resume: bool, force: bool, progress: bool | None) -> None:
+    """Train MODEL (e.g. node, rnn) on DATA (.npz or .csv) into the run directory -o.
+
+    Python: dyncore.train(model, data, trainer, hparams=..., out=..., resume=..., force=..., epochs=..., lr=...).
+    """
+    import dyncore
+    from dyncore.cli import fail
+    from dyncore.errors import ConfigError
+    from dyncore.params import parse_assignments
+
+    if resume and force:
+        raise ConfigError("--resume and --force exclude each other: continue the run or replace it")
+    given = parse_assignments(options, "--option")
+    for key, value in (("epochs", epochs), ("lr", lr), ("lookahead", lookahead), ("device", device), ("seed", seed), ("progress", progress)):
+        if value is not None:
+            given[key] = value
+    start = time.monotonic()
+    try:
+        run = dyncore.train(model, data, trainer, hparams=parse_assignments(hparams, "--hparam"), out=out,
+                            resume=resume, force=force, **given)
+    except KeyboardInterrupt as exc:
+        fail(f"{exc or 'interrupted'}; checkpoint saved in {out}: continue with `dyncore train {model} {data} -o {out} --resume`", 130)
+        return
+    h = run.history
+    tail = f", {h.stopped}" if h.stopped else ""
+    loss = f"{h.loss[-1]:.4e}" if h else "n/a"
+    click.echo(f"wrote {out}: {run.model.name}, {len(h)} epochs, final loss {loss}{tail} ({time.monotonic() - start:.1f} s)")

@@ -1,0 +1,173 @@
+"""Conformance checks for models: one behaviour each, run on an instance built with its defaults.
+
+The checks train nothing long: they cut, roll out and differentiate a model prepared on
+:func:`decaying_rotation`, a 2-dimensional trajectory small enough for any model to take in a second.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+
+from dyncore.errors import ConfigError, DataError
+from dyncore.model import Model
+from dyncore.trajectory import Trajectory
+
+
+def decaying_rotation(n: int = 40, dt: float = 0.1, batch: int | None = None) -> Trajectory:
+    """``x(t) = e^{-t/10} (cos t, sin t)`` sampled every ``dt``; ``batch`` phase-shifted copies if given."""
+    t = np.arange(n) * dt
+    phases = np.arange(batch or 1) * 0.7
+    angle = t[:, None] + phases[None, :]
+    x = np.exp(-0.1 * t)[:, None, None] * np.stack([np.cos(angle), np.sin(angle)], axis=-1)
+    return Trajectory(t, x if batch else x[:, 0], {"system": "decaying_rotation"})
+
+
+def fresh(model: Model, seed: int = 0, data: Trajectory | None = None) -> Model:
+    """A new instance with the same hyperparameters, prepared on ``data`` under ``seed``."""
+    other = type(model)(**model.hparams)
+    torch.manual_seed(seed)
+    other.prepare(data if data is not None else decaying_rotation())
+    return other
+
+
+def _context(model: Model, data: Trajectory) -> torch.Tensor:
+    return torch.as_tensor(data.x[: model.context_length])
+
+
+def check_hparams_stored_as_given(model: Model) -> None:
+    """``hparams`` holds every default, and an unknown hyperparameter is a one-line ConfigError."""
+    assert set(model.default_hparams) <= set(model.hparams), f"{model.name}: hparams lack defaults"
+    try:
+        type(model)(**model.hparams, no_such_hparam=1)
+    except ConfigError as exc:
+        assert "no_such_hparam" in str(exc) and "\n" not in str(exc), repr(str(exc))
+    else:
+        raise AssertionError(f"{model.name} accepted an unknown hyperparameter")
+
+
+def check_config_round_trip(model: Model) -> None:
+    """``config()`` is JSON and ``from_config`` rebuilds the same architecture and config."""
+    m = fresh(model)
+    config = json.loads(json.dumps(m.config()))
+    rebuilt = type(m).from_config(config)
+    assert rebuilt.config() == m.config(), f"{rebuilt.config()} != {m.config()}"
+    shapes = {k: tuple(v.shape) for k, v in m.state_dict().items()}
+    assert {k: tuple(v.shape) for k, v in rebuilt.state_dict().items()} == shapes, "state_dict layout differs after from_config"
+
+
+def check_context_length(model: Model) -> None:
+    """``context_length`` is a positive int once the model is prepared."""
+    m = fresh(model)
+    assert isinstance(m.context_length, int) and m.context_length >= 1, m.context_length
+
+
+def check_examples_shapes(model: Model) -> None:
+    """``examples`` gives finite tensors on the model's device sharing their first dimension; batches add examples."""
+    m = fresh(model)
+    for lookahead in (1, 2):
+        examples = m.examples(decaying_rotation(), lookahead)
+        assert examples and all(isinstance(v, torch.Tensor) for v in examples.values()), examples
+        sizes = {v.shape[0] for v in examples.values()}
+        assert len(sizes) == 1 and sizes.pop() > 0, {k: v.shape for k, v in examples.items()}
+        for key, value in examples.items():
+            assert value.device == m.device, f"{key} is on {value.device}, the model on {m.device}"
+            assert torch.isfinite(value).all(), f"{key} has NaN/Inf"
+    single = next(iter(m.examples(decaying_rotation(), 1).values())).shape[0]
+    double = next(iter(m.examples(decaying_rotation(batch=2), 1).values())).shape[0]
+    assert double == 2 * single, f"2 trajectories gave {double} examples, 1 gave {single}"
+
+
+def check_examples_refuse_bad_data(model: Model) -> None:
+    """Wrong dimension and too few points are one-line DataErrors."""
+    m = fresh(model)
+    wrong = Trajectory(np.arange(20) * 0.1, np.zeros((20, 3)))
+    short = decaying_rotation(n=m.context_length)
+    for data, what in ((wrong, "a wrong dimension"), (short, "too few points")):
+        try:
+            m.examples(data, 1)
+        except DataError as exc:
+            assert "\n" not in str(exc), repr(str(exc))
+        else:
+            raise AssertionError(f"{m.name}.examples accepted {what}")
+
+
+def check_loss_is_finite_scalar_and_backprops(model: Model) -> None:
+    """``loss`` is a finite scalar whose gradient reaches the parameters, finite."""
+    m = fresh(model)
+    loss = m.loss(m.examples(decaying_rotation(), 1))
+    assert loss.dim() == 0 and torch.isfinite(loss), loss
+    loss.backward()
+    grads = [p.grad for p in m.parameters() if p.requires_grad]
+    assert grads and all(g is not None and torch.isfinite(g).all() for g in grads), "missing or non-finite gradients"
+    assert any(bool(g.abs().sum() > 0) for g in grads), "every gradient is zero"
+
+
+def check_rollout_shape_and_context(model: Model) -> None:
+    """``rollout`` gives ``(n, [batch,] dim)`` in the context's dtype, starting with the context itself."""
+    m = fresh(model)
+    data = decaying_rotation()
+    for rollout in (m.rollout, m.quick_rollout):
+        with torch.no_grad():
+            out = rollout(_context(m, data), torch.as_tensor(data.t[:12]))
+        assert out.shape == (12, data.dim) and out.dtype == torch.float64, (out.shape, out.dtype)
+        assert torch.equal(out[: m.context_length], _context(m, data)), "the first rows are not the context"
+        assert torch.isfinite(out).all()
+    both = decaying_rotation(batch=2)
+    with torch.no_grad():
+        out = m.rollout(_context(m, both), torch.as_tensor(both.t[:12]))
+        one = m.rollout(_context(m, both.member(1)), torch.as_tensor(both.t[:12]))
+    assert out.shape == (12, 2, data.dim), out.shape
+    assert torch.allclose(out[:, 1], one, rtol=1e-4, atol=1e-6), "a batched rollout differs from the single one"
+
+
+def check_state_dict_round_trip(model: Model) -> None:
+    """``from_config`` + ``load_state_dict`` reproduce the rollouts exactly (normalisation included)."""
+    m = fresh(model, seed=1)
+    copy = type(m).from_config(json.loads(json.dumps(m.config())))
+    copy.load_state_dict(m.state_dict())
+    data = decaying_rotation()
+    with torch.no_grad():
+        a = m.rollout(_context(m, data), torch.as_tensor(data.t[:10]))
+        b = copy.rollout(_context(m, data), torch.as_tensor(data.t[:10]))
+    assert torch.equal(a, b), "a reloaded model rolls out differently"
+
+
+def check_seeded_prepare_is_deterministic(model: Model) -> None:
+    """The same seed gives the same initial weights."""
+    a, b = fresh(model, seed=3), fresh(model, seed=3)
+    for (k, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(x, y), f"{k} differs between two seed-3 initialisations"
+
+
+def check_training_reduces_loss(model: Model) -> None:
+    """Thirty Adam steps on the small data set lower the loss."""
+    m = fresh(model)
+    examples = m.examples(decaying_rotation(), 1)
+    optimizer = torch.optim.Adam(m.parameters(), lr=1e-2)
+    first = None
+    for _ in range(30):
+        optimizer.zero_grad()
+        loss = m.loss(examples)
+        loss.backward()
+        optimizer.step()
+        first = float(loss.detach()) if first is None else first
+    with torch.no_grad():
+        last = float(m.loss(examples))
+    assert last < first, f"loss went from {first} to {last}"
+
+
+CHECKS = [
+    check_hparams_stored_as_given,
+    check_config_round_trip,
+    check_context_length,
+    check_examples_shapes,
+    check_examples_refuse_bad_data,
+    check_loss_is_finite_scalar_and_backprops,
+    check_rollout_shape_and_context,
+    check_state_dict_round_trip,
+    check_seeded_prepare_is_deterministic,
+    check_training_reduces_loss,
+]
