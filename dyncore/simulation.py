@@ -102,7 +102,7 @@ def simulate(system: str | System, x0: Any = None, t: Any = None, *, solver: str
         with torch.no_grad():
             if transient > 0:
                 x0 = _integrate(solver, f, x0, transient_times(times, transient), device)[-1]
-            x = _integrate(solver, f, x0, times, device).cpu().numpy().astype(np.float64)
+            x = np.asarray(_integrate(solver, f, x0, times, device).cpu().numpy(), dtype=np.float64)
     finally:
         progress.close()
 
@@ -129,7 +129,8 @@ def simulate(system: str | System, x0: Any = None, t: Any = None, *, solver: str
     if reference:
         meta["reference"] = _jsonable(reference)
     trajectory = Trajectory(times, x, meta)
-    return trajectory.with_meta(content_hash=trajectory.content_hash())
+    trajectory.meta["content_hash"] = trajectory.content_hash()
+    return trajectory
 
 
 def initial_states(system: System, x0: Any, batch: int | None, seed: int) -> torch.Tensor:

@@ -121,39 +121,45 @@ class ETDRK4(Solver):
         fast = getattr(f, "numpy_nonlinear", None)
         if fast is not None and x0.device.type == "cpu" and not (torch.is_grad_enabled() and x0.requires_grad):
             path = self._numpy_path(fast, v.detach().cpu().numpy(), times, linear)
-            spectral = torch.from_numpy(path).to(v.dtype)
-        else:
-            spectral = self._torch_path(f.nonlinear, v, times, linear)
+            with torch.no_grad():
+                x = from_spectral(torch.from_numpy(path).to(v.dtype)).to(x0.dtype)
+                x[0] = x0
+            return x
+        spectral = self._torch_path(f.nonlinear, v, times, linear)
         return torch.cat([x0.unsqueeze(0), from_spectral(spectral[1:]).to(dtype=x0.dtype, device=x0.device)])
 
-    def _substeps(self, times: np.ndarray) -> list[tuple[int, float]]:
-        """For each output interval: (number of steps, step size)."""
+    def _plan(self, times: np.ndarray, linear: np.ndarray, convert: Callable) -> list[tuple[int, float, tuple]]:
+        """For each output interval: (number of steps, step size, coefficients), coefficients shared per step size."""
         step = self.options["step_size"]
+        cache: dict[float, tuple] = {}
         plan = []
         for dt in np.diff(times):
             count = 1 if step is None else max(1, math.ceil(dt / step - 1e-9))
-            plan.append((count, dt / count))
+            h = float(dt / count)
+            key = round(h, 12)
+            if key not in cache:
+                cache[key] = tuple(convert(c) for c in etdrk4_coefficients(linear, h, self.options["contour_points"]))
+            plan.append((count, h, cache[key]))
         return plan
 
-    def _coefficients(self, cache: dict[float, tuple], linear: np.ndarray, h: float, convert: Callable) -> tuple:
-        key = round(h, 12)
-        if key not in cache:
-            cache[key] = tuple(convert(c) for c in etdrk4_coefficients(linear, h, self.options["contour_points"]))
-        return cache[key]
+    #: Outputs between finiteness checks of the numpy path (a check per step would cost ~2 %).
+    CHECK_EVERY = 256
 
     def _numpy_path(self, nonlinear: Callable, v: np.ndarray, times: np.ndarray, linear: np.ndarray) -> np.ndarray:
         out = np.empty((len(times), *v.shape), dtype=v.dtype)
         out[0] = v
-        cache: dict[float, tuple] = {}
-        for k, (count, h) in enumerate(self._substeps(times)):
-            coefficients = self._coefficients(cache, linear, h, lambda c: c)
-            s = times[k]
-            for _ in range(count):
-                v = etdrk4_step(v, s, h, coefficients, nonlinear, s + h / 2, s + h)
-                s += h
-            if not np.all(np.isfinite(v)):
-                raise self._blow_up(times, k)
-            out[k + 1] = v
+        with np.errstate(over="ignore", invalid="ignore"):
+            for k, (count, h, coefficients) in enumerate(self._plan(times, linear, lambda c: c)):
+                s = times[k]
+                for _ in range(count):
+                    v = etdrk4_step(v, s, h, coefficients, nonlinear, s + h / 2, s + h)
+                    s += h
+                out[k + 1] = v
+                if k % self.CHECK_EVERY == 0 and not np.all(np.isfinite(v)):
+                    break
+        finite = np.isfinite(out.reshape(len(times), -1)).all(axis=1)
+        if not finite.all():
+            raise self._blow_up(times, int(np.argmin(finite)) - 1)
         return out
 
     def _torch_path(self, nonlinear: Callable, v: torch.Tensor, times: np.ndarray, linear: np.ndarray) -> torch.Tensor:
@@ -167,9 +173,7 @@ class ETDRK4(Solver):
             return torch.tensor(s, dtype=torch.float64, device=v.device)
 
         out = [v]
-        cache: dict[float, tuple] = {}
-        for k, (count, h) in enumerate(self._substeps(times)):
-            coefficients = self._coefficients(cache, linear, h, convert)
+        for k, (count, h, coefficients) in enumerate(self._plan(times, linear, convert)):
             s = times[k]
             for _ in range(count):
                 v = etdrk4_step(v, at(s), h, coefficients, nonlinear, at(s + h / 2), at(s + h))

@@ -50,6 +50,18 @@ def test_etdrk4_refuses_a_system_without_a_semilinear_split():
         solver.solve(lorenz, lorenz.default_x0(), lorenz.default_times()[:3])
 
 
+def test_etdrk4_numpy_and_torch_paths_agree_on_kuramoto_sivashinsky():
+    ks = dyncore.systems.create("kuramoto_sivashinsky")
+    x0 = ks.random_x0(2, seed=0)
+    t = 0.25 * torch.arange(21, dtype=torch.float64)
+    solver = dyncore.solvers.create("etdrk4")
+    with torch.no_grad():
+        fast = solver.solve(ks, x0, t)  # numpy path: no gradient needed
+    differentiable = solver.solve(ks, x0.clone().requires_grad_(True), t)  # torch path
+    assert differentiable.requires_grad and not fast.requires_grad
+    torch.testing.assert_close(fast, differentiable.detach(), rtol=0, atol=1e-10)
+
+
 def test_etdrk4_rejects_a_bad_step_size():
     with pytest.raises(ConfigError, match="step_size"):
         dyncore.solvers.create("etdrk4", step_size=-1.0)

@@ -17,7 +17,10 @@ def test_every_builtin_system_is_registered():
     assert set(SYSTEMS) <= set(dyncore.systems.names())
 
 
-@parametrize_with_checks([f"systems:{name}" for name in SYSTEMS] + [dyncore.systems.create("van_der_pol", mu=1000.0)])
+@parametrize_with_checks(
+    [f"systems:{name}" for name in SYSTEMS]
+    + [dyncore.systems.create("van_der_pol", mu=1000.0), dyncore.systems.create("kuramoto_sivashinsky", L=100.0, N=256)]
+)
 def test_conformance(component, check):
     check(component)
 
