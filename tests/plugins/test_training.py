@@ -1,0 +1,157 @@
+"""The full_batch and minibatch trainers: conformance kit, schedule, callbacks, guard, determinism."""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import signal
+
+import numpy as np
+import pytest
+import torch
+
+import dyncore
+from dyncore.errors import ConfigError, TrainingDiverged, UnknownNameError
+from dyncore.run import read_checkpoint
+from dyncore.testing import parametrize_with_checks
+from dyncore.testing.trainers import LinearStepModel, rotation_data
+from dyncore_training.callbacks import ProgressBar
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def trainer(name="full_batch", **options):
+    return dyncore.trainers.create(name, **{"progress": False, **options})
+
+
+def small_node():
+    return dyncore.models.create("node", hidden=16)
+
+
+@parametrize_with_checks(["trainers:full_batch", "trainers:minibatch"])
+def test_conformance(component, check):
+    check(component)
+
+
+def test_reference_schedule_is_the_default():
+    """lr 1e-2, then 1e-3 for the last 10% of 2000 epochs; the history records it."""
+    t = trainer()
+    assert (t.options["epochs"], t.options["lookahead"]) == (2000, 1)
+    assert [t.lr_at(e) for e in (0, 1799, 1800, 1999)] == [1e-2, 1e-2, 1e-3, 1e-3]
+    history = trainer(epochs=10).fit(LinearStepModel(), rotation_data())
+    assert history.lr == [1e-2] * 9 + [1e-3]
+    assert trainer(epochs=10, lr_final=None).lr_at(9) == 1e-2
+
+
+@pytest.mark.parametrize(
+    "options, match",
+    [({"epochs": 0}, "epochs"), ({"lr": -1.0}, "lr"), ({"lr_drop": 2.0}, "lr_drop"), ({"lookahead": 0}, "lookahead"),
+     ({"device": "tpu"}, "device"), ({"progress": "yes"}, "progress")],
+)
+def test_bad_options_are_config_errors(options, match):
+    with pytest.raises(ConfigError, match=match):
+        trainer(**options).fit(LinearStepModel(), rotation_data())
+
+
+def test_unknown_option_suggests_the_right_one():
+    with pytest.raises(UnknownNameError, match="did you mean 'epochs'"):
+        trainer(epoch=3)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")
+def test_cuda_without_a_gpu_says_so():
+    with pytest.raises(ConfigError, match="no CUDA GPU"):
+        trainer(device="cuda", epochs=1).fit(LinearStepModel(), rotation_data())
+
+
+def test_node_training_is_bit_for_bit_reproducible():
+    a = trainer(epochs=15, seed=3).fit(small_node(), rotation_data())
+    b = trainer(epochs=15, seed=3).fit(small_node(), rotation_data())
+    c = trainer(epochs=15, seed=4).fit(small_node(), rotation_data())
+    assert a.loss == b.loss and a.loss != c.loss
+    assert a.nfe == [4] * 15  # one fused RK4 step per epoch
+
+
+def test_minibatch_shuffling_is_seeded_and_weights_batches_by_size():
+    data = rotation_data()
+    a = trainer("minibatch", epochs=5, batch_size=16, seed=1).fit(LinearStepModel(), data)
+    b = trainer("minibatch", epochs=5, batch_size=16, seed=1).fit(LinearStepModel(), data)
+    c = trainer("minibatch", epochs=5, batch_size=16, seed=2).fit(LinearStepModel(), data)
+    assert a.loss == b.loss and a.loss != c.loss
+    torch.manual_seed(0)
+    whole = trainer("minibatch", epochs=1, batch_size=1000).fit(LinearStepModel(), data)
+    torch.manual_seed(0)
+    full = trainer(epochs=1).fit(LinearStepModel(), data)
+    assert math.isclose(whole.loss[0], full.loss[0], rel_tol=1e-12)
+
+
+def test_snapshots_every_k_epochs_are_free_rollouts_on_the_data_grid():
+    data = rotation_data()
+    history = trainer(epochs=12, snapshot_every=5).fit(small_node(), data)
+    assert sorted(history.snapshots) == [5, 10]
+    snap = history.snapshots[10]
+    assert snap.shape == (data.n, 2) and np.allclose(snap[0], data.x[0], atol=1e-6)
+
+
+def test_early_stopping_says_why():
+    history = trainer(epochs=50, lr=1e-12, lr_final=None, patience=3, min_delta=0.01).fit(LinearStepModel(), rotation_data())
+    assert len(history) == 4 and "no improvement" in history.stopped
+
+
+def test_nan_guard_restores_the_last_good_weights():
+    """The loss is NaN from its 4th evaluation: epoch 4 diverges, the weights at the start of epoch 3 come back."""
+    model = LinearStepModel(nan_after=4)
+    kept = []
+
+    class Keep(dyncore.Callback):
+        def on_epoch_end(self, trainer, model, state):
+            kept.append(model.step.weight.detach().clone())
+
+    with pytest.raises(TrainingDiverged, match=r"epoch 4; the model holds the weights of epoch 2; try a smaller lr") as info:
+        trainer(epochs=10).fit(model, rotation_data(), callbacks=[Keep()])
+    assert "\n" not in str(info.value)
+    assert torch.equal(model.step.weight, kept[1])  # after 2 epochs = at the start of epoch 3, whose loss was finite
+
+
+def test_checkpoints_every_k_epochs_and_at_the_end(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    written = []
+
+    class Watch(dyncore.Callback):
+        def on_epoch_end(self, trainer, model, state):
+            if path.exists():
+                written.append((state["epoch"], read_checkpoint(path)["epoch"]))
+
+    trainer(epochs=7, checkpoint_path=str(path), checkpoint_every=3).fit(small_node(), rotation_data(), callbacks=[Watch()])
+    assert written[0] == (3, 3) and written[-1] == (7, 6)
+    payload = read_checkpoint(path)
+    assert payload["epoch"] == 7 and payload["status"] == "complete" and len(payload["history"]["loss"]) == 7
+
+
+def test_ctrl_c_finishes_the_epoch_then_raises(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+
+    class CtrlC(dyncore.Callback):
+        def on_epoch_end(self, trainer, model, state):
+            if state["epoch"] == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt, match="after epoch 2"):
+        trainer(epochs=9, checkpoint_path=str(path)).fit(small_node(), rotation_data(), callbacks=[CtrlC()])
+    payload = read_checkpoint(path)
+    assert payload["epoch"] == 2 and payload["status"] == "interrupted"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_progress_bar_shows_epoch_and_loss():
+    stream = io.StringIO()
+    trainer(epochs=3).fit(LinearStepModel(), rotation_data(), callbacks=[ProgressBar(stream, interval=0.0)])
+    text = stream.getvalue()
+    assert "epoch 3/3" in text and "loss" in text and text.endswith("\n")
