@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from dyncore_models.mlp import ACTIVATIONS, MLP, FusedMLPStep, Workspace
+from dyncore_models.tableaus import TABLEAUS, rk_step
 
 import dyncore
 from dyncore.errors import ConfigError, DataError, UnknownNameError
 from dyncore.testing import parametrize_with_checks
 from dyncore.testing.models import decaying_rotation
 from dyncore.trajectory import Trajectory
-from dyncore_models.mlp import ACTIVATIONS, MLP, FusedMLPStep, Workspace
-from dyncore_models.tableaus import TABLEAUS, rk_step
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -10,13 +10,13 @@ import signal
 import numpy as np
 import pytest
 import torch
+from dyncore_training.callbacks import ProgressBar
 
 import dyncore
 from dyncore.errors import ConfigError, TrainingDiverged, UnknownNameError
 from dyncore.run import read_checkpoint
 from dyncore.testing import parametrize_with_checks
 from dyncore.testing.trainers import LinearStepModel, rotation_data
-from dyncore_training.callbacks import ProgressBar
 
 
 @pytest.fixture(autouse=True, scope="module")

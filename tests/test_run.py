@@ -1,0 +1,181 @@
+"""dyncore.train and Run: run directories, Run.load, resume, refusals, corrupt checkpoints, predict."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+
+import numpy as np
+import pytest
+import torch
+
+import dyncore
+from dyncore.errors import CheckpointError, ConfigError, DataError, OutputExistsError, TrainingDiverged
+from dyncore.run import CHECKPOINT, CONFIG, HISTORY, SNAPSHOTS, WEIGHTS, Run, train
+from dyncore.testing.models import decaying_rotation
+from dyncore.trajectory import Trajectory
+
+SMALL = {"hidden": 16}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def data():
+    return decaying_rotation(n=40)
+
+
+def run_files(path):
+    return {name: (path / name).read_bytes() for name in sorted(os.listdir(path))}
+
+
+def test_train_writes_a_complete_run_that_loads_back(tmp_path, data):
+    out = tmp_path / "run"
+    run = train("node", data, hparams=SMALL, out=out, epochs=10, snapshot_every=5, progress=False)
+    assert sorted(os.listdir(out)) == sorted([CONFIG, WEIGHTS, HISTORY, SNAPSHOTS, CHECKPOINT])
+    assert run.status == "complete" and len(run.history) == 10
+    config = run.config
+    assert config["model"]["hparams"]["hidden"] == 16 and config["trainer"]["name"] == "full_batch"
+    assert config["data"]["hash"] == data.content_hash() and set(config["versions"]) >= {"dyncore", "torch"}
+    loaded = Run.load(out)
+    assert loaded.history.loss == run.history.loss and sorted(loaded.history.snapshots) == [5, 10]
+    np.testing.assert_array_equal(loaded.snapshot_t, data.t)
+    t = torch.as_tensor(data.t[:15])
+    with torch.no_grad():
+        assert torch.equal(run.model.rollout(torch.as_tensor(data.x[:1]), t), loaded.model.rollout(torch.as_tensor(data.x[:1]), t))
+
+
+def test_weights_are_a_plain_state_dict(tmp_path, data):
+    train("rnn", data, hparams=SMALL, out=tmp_path / "r", epochs=2, progress=False)
+    state = torch.load(tmp_path / "r" / WEIGHTS, weights_only=True)
+    assert "norm.mean" in state and "dt" in state and float(state["dt"]) == pytest.approx(0.1)
+
+
+def test_existing_run_is_refused_and_left_alone(tmp_path, data):
+    out = tmp_path / "run"
+    train("node", data, hparams=SMALL, out=out, epochs=3, progress=False)
+    before = run_files(out)
+    with pytest.raises(OutputExistsError, match="--resume.*--force"):
+        train("node", data, hparams=SMALL, out=out, epochs=3, progress=False)
+    assert run_files(out) == before
+    train("node", data, hparams={"hidden": 8}, out=out, epochs=2, force=True, progress=False)
+    assert Run.load(out).model.hparams["hidden"] == 8 and len(Run.load(out).history) == 2
+
+
+def test_bad_input_writes_nothing(tmp_path, data):
+    out = tmp_path / "run"
+    with pytest.raises(DataError, match="at least"):
+        train("rnn", decaying_rotation(n=3), out=out, epochs=2)
+    with pytest.raises(ConfigError, match="did you mean 'hidden'"):
+        train("node", data, hparams={"hiden": 3}, out=out)
+    with pytest.raises(ConfigError, match="did you mean 'node'"):
+        train("nodes", data, out=out)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("model", ["node", "rnn"])
+def test_resume_reproduces_an_uninterrupted_run(tmp_path, data, model):
+    whole = train(model, data, hparams=SMALL, out=tmp_path / "a", epochs=12, snapshot_every=4, progress=False)
+
+    class StopAt5(dyncore.Callback):
+        def on_epoch_end(self, trainer, model, state):
+            return state["epoch"] == 5
+
+    part = train(model, data, hparams=SMALL, out=tmp_path / "b", epochs=12, snapshot_every=4, callbacks=[StopAt5()], progress=False)
+    assert part.status == "stopped" and len(part.history) == 5
+    resumed = train(model, data, out=tmp_path / "b", resume=True)
+    assert resumed.history.loss == whole.history.loss
+    assert sorted(resumed.history.snapshots) == [4, 8, 12]
+    assert Run.load(tmp_path / "b").history.loss == whole.history.loss
+
+
+def test_ctrl_c_saves_a_resumable_run(tmp_path, data):
+    whole = train("node", data, hparams=SMALL, epochs=8, progress=False)
+
+    class CtrlC(dyncore.Callback):
+        def on_epoch_end(self, trainer, model, state):
+            if state["epoch"] == 3:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        train("node", data, hparams=SMALL, out=out, epochs=8, callbacks=[CtrlC()], progress=False)
+    assert Run.load(out).status == "interrupted" and len(Run.load(out).history) == 3
+    assert train("node", data, out=out, resume=True).history.loss == whole.history.loss
+
+
+def test_resume_can_extend_the_epochs(tmp_path, data):
+    train("node", data, hparams=SMALL, out=tmp_path / "r", epochs=4, progress=False)
+    assert len(train("node", data, out=tmp_path / "r", resume=True, epochs=6).history) == 6
+
+
+def test_resume_refuses_other_data_and_missing_checkpoints(tmp_path, data):
+    with pytest.raises(CheckpointError, match="not a run directory"):
+        train("node", data, out=tmp_path / "none", resume=True)
+    train("node", data, hparams=SMALL, out=tmp_path / "r", epochs=2, progress=False)
+    with pytest.raises(CheckpointError, match="other data"):
+        train("node", decaying_rotation(n=41), out=tmp_path / "r", resume=True)
+    with pytest.raises(ConfigError, match="trained model 'node'"):
+        train("rnn", data, out=tmp_path / "r", resume=True)
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        (b"", "corrupt"),
+        (b"not a zip file at all", "corrupt"),
+        ("foreign", "not a dyncore checkpoint"),
+        ("pickle", "corrupt"),
+    ],
+)
+def test_corrupt_or_foreign_checkpoints_are_one_line_errors(tmp_path, data, content, match):
+    out = tmp_path / "r"
+    train("node", data, hparams=SMALL, out=out, epochs=2, progress=False)
+    if content == "foreign":
+        torch.save({"state_dict": {"w": torch.zeros(2)}}, out / CHECKPOINT)
+    elif content == "pickle":  # arbitrary objects must not be unpickled
+        (out / CHECKPOINT).write_bytes(pickle.dumps(Trajectory(data.t, data.x), protocol=2))
+    else:
+        (out / CHECKPOINT).write_bytes(content)
+    with pytest.raises(CheckpointError, match=match) as info:
+        train("node", data, out=out, resume=True)
+    assert "\n" not in str(info.value)
+
+
+def test_load_refuses_damaged_runs(tmp_path, data):
+    out = tmp_path / "r"
+    train("node", data, hparams=SMALL, out=out, epochs=2, progress=False)
+    torch.save({"layer.weight": torch.zeros(3)}, out / WEIGHTS)
+    with pytest.raises(CheckpointError, match="does not match"):
+        Run.load(out)
+    (out / CONFIG).write_text("{}")
+    with pytest.raises(CheckpointError, match="not a dyncore run config"):
+        Run.load(out)
+
+
+def test_divergence_saves_the_run_then_raises(tmp_path, data):
+    out = tmp_path / "r"
+    with pytest.raises(TrainingDiverged):
+        train("node", Trajectory(data.t, data.x), hparams={**SMALL, "normalize": False}, out=out, epochs=50, lr=1e9, lr_final=None, progress=False)
+    run = Run.load(out)
+    assert run.status == "diverged" and all(torch.isfinite(p).all() for p in run.model.parameters())
+
+
+def test_predict_defaults_to_the_training_start_and_grid(tmp_path, data):
+    run = train("rnn", data, hparams=SMALL, out=tmp_path / "r", epochs=3, progress=False)
+    prediction = Run.load(tmp_path / "r").predict()
+    assert prediction.n == data.n and np.allclose(prediction.t, data.t) and np.allclose(prediction.x[:3], data.x[:3])
+    assert run.predict(list(data.x[:3].ravel()), t_end=2.0).n == 21
+    with pytest.raises(ConfigError, match="needs 6 numbers"):
+        run.predict([1.0, 0.0])
+    with pytest.raises(DataError, match="trained with dt = 0.1"):
+        run.predict(t_end=2.0, dt=0.05)
+    from_data = run.predict(data=decaying_rotation(n=20))
+    assert from_data.n == 20 and from_data.meta["start"] == "trajectory"
