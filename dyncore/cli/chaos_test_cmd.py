@@ -27,14 +27,17 @@ def parse_subsample(value: str | None) -> str | int | None:
 @click.option("--test", "test_name", default="zero_one", show_default=True, help="Registered chaos test (see `dyncore list chaos-tests`).")
 @click.option("--component", type=int, default=None, help="Column to test [zero_one: 0; lyapunov: all columns as the state].")
 @click.option("--subsample", default=None, help="zero_one only: 'auto' or a stride N (use every N-th sample).")
+@click.option("--steps", type=int, default=20000, show_default=True, help="RUN_DIR only: length of the model's free run.")
 @click.option("--plot", "plot_path", type=click.Path(path_type=Path), default=None, help="Save the test's figure (e.g. the p-q path).")
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
 def chaos_test_command(
-    source: Path, test_name: str, component: int | None, subsample: str | None, plot_path: Path | None, as_json: bool
+    source: Path, test_name: str, component: int | None, subsample: str | None, steps: int, plot_path: Path | None, as_json: bool
 ) -> None:
-    """Run a chaos test on SOURCE, a data file (.npz or .csv; the first member of a batch).
+    """Run a chaos test on SOURCE: a data file (.npz or .csv; the first member of a batch) or a run directory.
 
-    Python: dyncore.chaos_tests.create(name, **options).run(series, dt).
+    For a run directory the trained model runs freely for --steps steps from the start of its
+    training data, on the training step, and the test runs on that series. Python:
+    dyncore.chaos_tests.create(name, **options).run(series, dt), and Run.load(dir).predict(t_end=...).
     """
     import dyncore
     from dyncore.errors import DataError
@@ -47,7 +50,14 @@ def chaos_test_command(
         options["subsample"] = stride
     test = dyncore.chaos_tests.create(test_name, **options)
 
-    trajectory = dyncore.Trajectory.load(source)
+    if source.is_dir():
+        run = dyncore.Run.load(source)
+        info = run.config.get("data", {})
+        if steps <= run.model.context_length or not info.get("dt"):
+            raise DataError(f"a free run needs more than {run.model.context_length} steps and the training step; got --steps {steps}")
+        trajectory = run.predict(t_end=float(info.get("t0", 0.0)) + (steps - 1) * float(info["dt"]))
+    else:
+        trajectory = dyncore.Trajectory.load(source)
     if trajectory.batched:
         trajectory = trajectory.member(0)
     dt = uniform_step(trajectory.t)

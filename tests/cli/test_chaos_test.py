@@ -60,6 +60,16 @@ def test_oversampled_lorenz_warns_then_auto_fixes_it(data):
     assert "chaotic" in auto.stdout and "stride" in auto.stdout
 
 
+def test_free_run_of_a_trained_model(tmp_path):
+    lorenz = dyncore.systems.create("lorenz")
+    dyncore.train("rnn", lorenz.simulate(), epochs=200, hparams={"hidden": 32}, out=tmp_path / "run")
+    result = run_dyncore("chaos-test", str(tmp_path / "run"), "--steps", "3000", "--subsample", "auto", env={"OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("zero_one: ") and "(3000 samples" in result.stdout
+    short = run_dyncore("chaos-test", str(tmp_path / "run"), "--steps", "2", env={"OMP_NUM_THREADS": "1"})
+    assert short.returncode != 0 and "more than 3 steps" in short.stderr
+
+
 @pytest.mark.parametrize(
     "name, args, message",
     [

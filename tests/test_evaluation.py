@@ -1,0 +1,101 @@
+"""dyncore.evaluate: exact and wrong models, blown-up models, held-out data, runs, and bad arguments."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from exact_models import LorenzField
+
+import dyncore
+from dyncore.evaluation import evaluate, format_table
+
+SHORT = {"n_tests": 3, "horizon": 2.0, "long_time": 30.0, "transient": 10.0, "lyapunov_steps": 300, "dt": 0.02}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+class BlowsUp(LorenzField):
+    """Lorenz for a while, then infinity: a model whose free run leaves the finite numbers."""
+
+    name = "blows_up"
+
+    def rollout(self, context, t):
+        out = super().rollout(context, t)
+        out[len(t) // 2 :] = math.inf
+        return out
+
+
+@pytest.fixture(scope="module")
+def exact():
+    return evaluate(LorenzField(), "lorenz", **SHORT)
+
+
+def test_exact_model_scores_like_the_truth(exact):
+    json.dumps(exact)
+    assert exact["model"] == "lorenz_field" and exact["system"] == "lorenz"
+    assert exact["vpt"]["0.5"]["censored"] == 3  # never diverges within the horizon
+    assert exact["lyapunov"]["true"] == [0.906, 0.0, -14.572]
+    assert exact["lyapunov"]["learned"][0] == pytest.approx(0.906, rel=0.15)
+    assert exact["zero_one"]["model"] > 0.8
+    assert exact["distances"]["histogram"] < 0.2
+    assert exact["distances"]["power_spectrum"] < 0.1
+    table = format_table(exact)
+    assert "lambda_1 learned / true" in table and "0.906" in table
+
+
+def test_wrong_model_scores_worse(exact):
+    wrong = evaluate(LorenzField(rho=40.0), "lorenz", **SHORT)
+    assert wrong["vpt"]["0.5"]["mean"] < exact["vpt"]["0.5"]["mean"]
+    for key in ("histogram", "sliced_wasserstein"):
+        assert wrong["distances"][key] > exact["distances"][key]
+
+
+def test_blown_up_model_is_reported_not_raised():
+    result = evaluate(BlowsUp(), "lorenz", **SHORT)
+    assert result["zero_one"]["model"] is None and result["lyapunov"]["learned"] is None
+    assert math.isinf(result["distances"]["sliced_wasserstein"])
+    assert result["distances"]["power_spectrum"] == 1.0
+    assert any("blew up" in note for note in result["notes"])
+    assert "note: " in format_table(result)
+
+
+def test_against_held_out_data():
+    lorenz = dyncore.systems.create("lorenz")
+    data = lorenz.simulate(t=np.arange(0.0, 30.0, 0.02), batch=2, seed=5, transient=10.0)
+    result = evaluate(LorenzField(), data, lyapunov_steps=100)
+    assert result["system"] == "lorenz" and result["setup"]["dt"] == pytest.approx(0.02)
+    assert result["lyapunov"]["true"][0] == 0.906  # from the data's metadata
+    assert result["setup"]["n_tests"] == 2
+
+
+def test_run_directory_uses_its_system_and_step(tmp_path):
+    lorenz = dyncore.systems.create("lorenz")
+    dyncore.train("rnn", lorenz.simulate(), epochs=5, hparams={"hidden": 8}, out=tmp_path / "run")
+    settings = {k: v for k, v in SHORT.items() if k != "dt"}
+    result = evaluate(str(tmp_path / "run"), **settings)
+    assert result["model"] == "rnn" and result["system"] == "lorenz"
+    assert result["setup"]["dt"] == pytest.approx(10 / 999)
+    assert result["lyapunov"]["learned"] is not None and len(result["lyapunov"]["learned"]) == 3  # top dim of 3 x 3
+
+
+@pytest.mark.parametrize(
+    "args, kwargs, match",
+    [
+        ((LorenzField(),), {}, "a system"),
+        ((LorenzField(), "lorenz"), {"n_tests": 0}, "n_tests"),
+        ((object(), "lorenz"), {}, "cannot evaluate object"),
+    ],
+)
+def test_bad_arguments(args, kwargs, match):
+    with pytest.raises(dyncore.ConfigError, match=match):
+        evaluate(*args, **kwargs)
