@@ -137,20 +137,34 @@ def bench_ks(repeat: int) -> None:
 
 
 def bench_batch(repeat: int) -> None:
+    """Throughput of one initial state against a batch of 100, in state-steps per second.
+
+    ETDRK4 is timed at the solver (the integration the target is about) and end to end through
+    ``simulate``, whose per-output work (inverse transforms, finiteness checks, the SHA-256 content
+    hash) costs the same per output value for both and so narrows the end-to-end gain.
+    """
     ks = dyncore.systems.create("kuramoto_sivashinsky")
-    single_t, batch_t = 0.25 * np.arange(10_001), 0.25 * np.arange(1_001)
-    x0s = ks.random_x0(100, 0)
     torch_only = dyncore.systems.create("kuramoto_sivashinsky")
     torch_only.numpy_nonlinear = None  # force the torch path (used for gradients and on GPU)
-    for label, system in {"ks etdrk4, numpy path": ks, "ks etdrk4, torch path": torch_only}.items():
-        one, many = [], []
-        for _ in range(repeat):
-            one.append(seconds(lambda s=system: s.simulate(t=single_t, progress=False))[0])
-            many.append(seconds(lambda s=system: s.simulate(x0s, batch_t, progress=False))[0])
-        single = (len(single_t) - 1) / statistics.median(one)
-        batched = 100 * (len(batch_t) - 1) / statistics.median(many)
-        print(f"{label}: single {single:.0f} state-steps/s, batch of 100 {batched:.0f} state-steps/s, "
-              f"gain {batched / single:.1f}x (target >= 10)")
+    etdrk4 = dyncore.solvers.create("etdrk4")
+    single_t, batch_t = 0.25 * np.arange(10_001), 0.25 * np.arange(1_001)
+    x0s = ks.random_x0(100, 0)
+    cases = {
+        "ks etdrk4 solve, numpy path": lambda s, x, t: etdrk4.solve(s, x, torch.from_numpy(t)),
+        "ks simulate (etdrk4, numpy path)": lambda s, x, t: s.simulate(x, t, progress=False),
+    }
+    for label, run in cases.items():
+        for system in (ks, torch_only) if "solve" in label else (ks,):
+            name = label.replace("numpy path", "torch path") if system is torch_only else label
+            one, many = [], []
+            with torch.no_grad():
+                for _ in range(repeat):
+                    one.append(seconds(lambda s=system, r=run: r(s, x0s[0], single_t))[0])
+                    many.append(seconds(lambda s=system, r=run: r(s, x0s, batch_t))[0])
+            single = (len(single_t) - 1) / statistics.median(one)
+            batched = 100 * (len(batch_t) - 1) / statistics.median(many)
+            print(f"{name}: single {single:.0f} state-steps/s, batch of 100 {batched:.0f} state-steps/s, "
+                  f"gain {batched / single:.1f}x (target >= 10)")
     lorenz = dyncore.systems.create("lorenz")
     one, many = [], []
     t_single, t_batch = 0.01 * np.arange(10_001), 0.01 * np.arange(1_001)
@@ -160,8 +174,8 @@ def bench_batch(repeat: int) -> None:
         many.append(seconds(lambda: lorenz.simulate(starts, t_batch, progress=False))[0])
     single = 100.0 / statistics.median(one)
     batched = 100 * 10.0 / statistics.median(many)
-    print(f"lorenz dop853: single {single:.0f} time units/s, batch of 100 {batched:.0f} state-time-units/s, "
-          f"gain {batched / single:.1f}x (target >= 10)")
+    print(f"lorenz simulate (dop853): single {single:.0f} time units/s, batch of 100 {batched:.0f} "
+          f"state-time-units/s, gain {batched / single:.1f}x")
 
 
 def main() -> None:

@@ -101,8 +101,9 @@ def simulate(system: str | System, x0: Any = None, t: Any = None, *, solver: str
     try:
         with torch.no_grad():
             if transient > 0:
-                x0 = _integrate(solver, f, x0, transient_times(times, transient), device)[-1]
-            x = np.asarray(_integrate(solver, f, x0, times, device).cpu().numpy(), dtype=np.float64)
+                x0 = torch.from_numpy(_integrate(solver, f, x0, transient_times(times, transient), device)[-1])
+                x0 = x0.to(dtype=dtype, device=device)
+            x = _integrate(solver, f, x0, times, device)
     finally:
         progress.close()
 
@@ -243,9 +244,10 @@ def transient_times(times: torch.Tensor, transient: float) -> torch.Tensor:
     return torch.linspace(float(times[0]) - transient, float(times[0]), count, dtype=torch.float64)
 
 
-def _integrate(solver: Solver, f: Any, x0: torch.Tensor, times: torch.Tensor, device: Any) -> torch.Tensor:
-    x = solver.solve(f, x0, times.to(device))
-    finite = x.reshape(len(times), -1).isfinite().all(dim=1).cpu().numpy()
+def _integrate(solver: Solver, f: Any, x0: torch.Tensor, times: torch.Tensor, device: Any) -> np.ndarray:
+    """The solution as a float64 numpy array ``(n, *x0.shape)``; NaN/Inf is a SolverError naming the time."""
+    x = np.asarray(solver.solve(f, x0, times.to(device)).cpu().numpy(), dtype=np.float64)
+    finite = np.isfinite(x.reshape(len(times), -1)).all(axis=1)
     if not finite.all():
         i = int(np.argmin(finite))
         raise SolverError(

@@ -138,9 +138,14 @@ def numpy_jacobian(f: Callable, shape: tuple[int, ...], device: torch.device) ->
             J = autograd_jacobian(f, tt, x)
         return J.detach().cpu().numpy().astype(np.float64)
 
+    rows = (np.arange(members)[:, None, None] * dim + np.arange(dim)[None, :, None]).repeat(dim, axis=2).ravel()
+    cols = (np.arange(members)[:, None, None] * dim + np.arange(dim)[None, None, :]).repeat(dim, axis=1).ravel()
+
     def jac(t: float, y: np.ndarray) -> Any:
         J = blocks(t, y)
-        return J[0] if members == 1 else scipy.sparse.block_diag(list(J), format="csc")
+        if members == 1:
+            return J[0]
+        return scipy.sparse.csc_matrix((J.ravel(), (rows, cols)), shape=(members * dim, members * dim))
 
     return jac
 
