@@ -95,6 +95,8 @@ def simulate(system: str | System, x0: Any = None, t: Any = None, *, solver: str
     if reason:
         raise SolverError(f"solver {solver.name!r} cannot integrate system {system.name!r}: {reason}")
     transient = _non_negative("transient", getattr(system, "default_transient", 0.0) if opts["transient"] is None else opts["transient"])
+    noise = _non_negative("noise", opts["noise"])
+    fraction = _kept_fraction(opts["irregular"])
 
     progress = Progress(f"simulating {system.name}", times[0] - transient, times[-1], opts["progress"])
     f = Watched(system, progress) if progress.enabled else system
@@ -107,8 +109,7 @@ def simulate(system: str | System, x0: Any = None, t: Any = None, *, solver: str
     finally:
         progress.close()
 
-    times, x = _subsample(times, x, opts["irregular"], seed)
-    noise = _non_negative("noise", opts["noise"])
+    times, x = _subsample(times.numpy(), x, fraction, seed)
     if noise > 0:
         x = x + noise * np.random.default_rng([seed, 2]).standard_normal(x.shape)
     meta = {
@@ -257,13 +258,20 @@ def _integrate(solver: Solver, f: Any, x0: torch.Tensor, times: torch.Tensor, de
     return x
 
 
-def _subsample(times: torch.Tensor, x: np.ndarray, irregular: Any, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    t = times.numpy()
+def _kept_fraction(irregular: Any) -> float:
+    """The fraction of the grid that ``irregular`` keeps (1 when it is off)."""
     if irregular is False or irregular is None:
-        return t, x
+        return 1.0
     fraction = DEFAULT_IRREGULAR_FRACTION if irregular is True else irregular
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
         raise ConfigError(f"irregular must be true or a fraction in (0, 1], got {irregular!r}")
+    return float(fraction)
+
+
+def _subsample(t: np.ndarray, x: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded random ``fraction`` of the rows, in time order, always including the first."""
+    if fraction == 1.0:
+        return t, x
     keep = max(2, round(fraction * len(t)))
     rng = np.random.default_rng([seed, 1])
     rest = np.sort(rng.choice(np.arange(1, len(t)), size=keep - 1, replace=False))
