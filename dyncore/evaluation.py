@@ -46,6 +46,7 @@ def evaluate(
     transient: float | None = None,
     thresholds: tuple[float, ...] = (0.5, 0.05),
     lyapunov_steps: int = 1000,
+    n_exponents: int | None = None,
 ) -> dict[str, Any]:
     """Measure how well a trained model reproduces a system, short and long term.
 
@@ -63,10 +64,13 @@ def evaluate(
         transient: time integrated before each held-out start (default 20 Lyapunov times, else 0).
         thresholds: NRMSE levels of the valid prediction time.
         lyapunov_steps: steps averaged over for the learned Lyapunov exponents.
+        n_exponents: how many leading exponents to measure (default: up to 3).
     Returns:
         A JSON-serialisable dict: ``model``, ``system``, ``setup`` (dt, counts, seed, lengths),
         ``vpt`` (per threshold, see :func:`dyncore.metrics.valid_prediction_times`),
-        ``lyapunov`` (``learned``, ``learned_stderr``, ``true``), ``zero_one`` (``model``, ``truth``),
+        ``lyapunov`` (``learned``, ``learned_stderr``, ``true`` and ``true_source``: "reference" for
+        published values, "computed" when measured here from the system's vector field, as for
+        systems without published values that are not stiff), ``zero_one`` (``model``, ``truth``),
         ``distances`` (``histogram``, ``sliced_wasserstein``, ``power_spectrum``) and ``notes``
         (why a number is missing, e.g. a model run that blew up).
     Raises:
@@ -94,7 +98,7 @@ def evaluate(
         notes.append(f"training step unknown: used the system's reference step {dt:g}")
 
     if system is not None:
-        true_lyapunov = system.reference().get("lyapunov_exponents")
+        true_lyapunov = _published_exponents(system.reference())
         lam = true_lyapunov[0] if true_lyapunov else None
         span = float(system.default_times()[-1] - system.default_times()[0])
         horizon = horizon or (HORIZON_LYAPUNOV_TIMES / lam if lam and lam > 0 else span)
@@ -104,7 +108,7 @@ def evaluate(
         long_truth = system.simulate(test.x[0, :LONG_RUNS], _grid(long_time, dt))
         system_name = system.name
     else:
-        true_lyapunov = data.meta.get("reference", {}).get("lyapunov_exponents")
+        true_lyapunov = _published_exponents(data.meta.get("reference", {}))
         lam = true_lyapunov[0] if true_lyapunov else None
         if _uniform_step(data.t) is None:
             raise DataError("held-out data must be sampled on a uniform grid; resample it")
@@ -113,15 +117,30 @@ def evaluate(
         system_name = data.meta.get("system")
         horizon, long_time = float(test.t[-1] - test.t[0]), float(test.t[-1] - test.t[0])
 
+    k = n_exponents or min(test.dim, 3)
+    true_source = "reference" if true_lyapunov else None
+    if true_lyapunov is None and system is not None and not system.stiff and not system.has_semilinear_split:
+        computed = metrics.lyapunov_spectrum(
+            system, test.x[0], dt=dt, n_steps=lyapunov_steps, n_transient=lyapunov_steps // 4, n_exponents=k, seed=seed
+        )
+        true_lyapunov, true_source = computed.exponents.tolist(), "computed"
     sigma = long_truth.x.reshape(-1, long_truth.dim).std(axis=0)
     if not np.all(sigma > 0):
         raise DataError("the held-out data do not vary in every component; the NRMSE needs a positive spread")
-    vpt = metrics.valid_prediction_times(model, test, sigma, thresholds=thresholds, lyapunov_exponent=lam)
-
-    model_long = metrics.forecast(model, long_truth)
+    try:
+        vpt = metrics.valid_prediction_times(model, test, sigma, thresholds=thresholds, lyapunov_exponent=lam)
+    except DyncoreError as exc:  # the model's own solver gave up: a finding, not a crash
+        notes.append(f"the model's forecasts failed: {exc}")
+        vpt = {str(level): None for level in thresholds}
+    failure = "the model's long free run blew up (non-finite states)"
+    try:
+        model_long = metrics.forecast(model, long_truth)
+    except DyncoreError as exc:
+        failure = f"the model's long free run failed: {exc}"
+        model_long = np.full(long_truth.x.shape, np.nan)
     finite = bool(np.all(np.isfinite(model_long)))
     if not finite:
-        notes.append("the model's long free run blew up (non-finite states)")
+        notes.append(failure)
     distances = {
         "histogram": metrics.histogram_distance(model_long, long_truth),
         "sliced_wasserstein": metrics.sliced_wasserstein_distance(model_long, long_truth, seed=seed),
@@ -131,7 +150,7 @@ def evaluate(
         "model": _zero_one(model_long[:, 0], seed, "model", notes) if finite else None,
         "truth": _zero_one(long_truth.x[:, 0], seed, "truth", notes),
     }
-    learned = _learned_lyapunov(model, model_long, dt, lyapunov_steps, seed, notes) if finite else None
+    learned = _learned_lyapunov(model, model_long, dt, lyapunov_steps, k, seed, notes) if finite else None
     return {
         "model": model.config().get("model"),
         "system": system_name,
@@ -149,6 +168,7 @@ def evaluate(
             "learned": None if learned is None else learned.exponents.tolist(),
             "learned_stderr": None if learned is None else learned.stderr.tolist(),
             "true": list(true_lyapunov) if true_lyapunov else None,
+            "true_source": true_source,
         },
         "zero_one": zero_one,
         "distances": distances,
@@ -164,13 +184,17 @@ def format_table(result: dict[str, Any]) -> str:
 
     rows = []
     for level, v in result["vpt"].items():
+        if v is None:
+            rows.append((f"VPT at NRMSE {level}", "-"))
+            continue
         lt = f" ({num(v['lyapunov_times'], '.2f')} Lyapunov times)" if v["lyapunov_times"] is not None else ""
         cens = f", {v['censored']} censored" if v["censored"] else ""
         rows.append((f"VPT at NRMSE {level}", f"{num(v['mean'])} +- {num(v['std'])}{lt}{cens}"))
     ly = result["lyapunov"]
     learned = ly["learned"][0] if ly["learned"] else None
     true = ly["true"][0] if ly["true"] else None
-    rows.append(("lambda_1 learned / true", f"{num(learned)} / {num(true)}"))
+    source = " (computed from the system)" if ly.get("true_source") == "computed" else ""
+    rows.append(("lambda_1 learned / true", f"{num(learned)} / {num(true)}{source}"))
     z = result["zero_one"]
     rows.append(("0-1 test K model / truth", f"{num(z['model'])} / {num(z['truth'])}"))
     d = result["distances"]
@@ -208,6 +232,15 @@ def _run_info(run: Any) -> dict[str, Any]:
         info["system"] = meta["system"]
         info["params"] = meta.get("params") or {}
     return info
+
+
+def _published_exponents(reference: dict[str, Any]) -> list[float] | None:
+    """Known Lyapunov exponents from a system's ``reference()``: the spectrum, or just the largest."""
+    if reference.get("lyapunov_exponents"):
+        return [float(v) for v in reference["lyapunov_exponents"]]
+    if reference.get("largest_lyapunov_exponent") is not None:
+        return [float(reference["largest_lyapunov_exponent"])]
+    return None
 
 
 def _as_data(obj: Any) -> Trajectory | None:
@@ -253,7 +286,7 @@ def _zero_one(x: np.ndarray, seed: int, label: str, notes: list[str]) -> float |
     return result.statistic
 
 
-def _learned_lyapunov(model: Model, run: np.ndarray, dt: float, steps: int, seed: int, notes: list[str]):
+def _learned_lyapunov(model: Model, run: np.ndarray, dt: float, steps: int, k: int, seed: int, notes: list[str]):
     """Lyapunov exponents of the model from the ends of its long free runs (on its own attractor)."""
     import torch
 
@@ -266,7 +299,7 @@ def _learned_lyapunov(model: Model, run: np.ndarray, dt: float, steps: int, seed
     windows = torch.as_tensor(np.concatenate([run[e - length : e] for e in ends], axis=1))  # (length, starts, dim)
     try:
         return metrics.lyapunov_spectrum(
-            model, windows, dt=dt, n_steps=steps, n_transient=max(steps // 4, 1), n_exponents=run.shape[-1], seed=seed
+            model, windows, dt=dt, n_steps=steps, n_transient=max(steps // 4, 1), n_exponents=k, seed=seed
         )
     except DyncoreError as exc:
         notes.append(f"learned Lyapunov exponents: {exc}")
