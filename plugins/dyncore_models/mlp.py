@@ -142,25 +142,37 @@ class FusedMLPStep(torch.autograd.Function):
         act = ACTIVATIONS[act_name]
         weights, biases = params[0::2], params[1::2]
         last = len(weights) - 1
-        rows = y.shape[0]
+        rows, dim = y.shape
+        # A skinny first layer takes the bias as a column of ones: one plain product forward, and
+        # its weight and bias gradients in one product backward.
+        augment = weights[0].shape[1] <= SKINNY
+        first = torch.cat([weights[0], biases[0][:, None]], dim=1) if augment else None
         ks: list[torch.Tensor] = []
         stages = []  # per stage: (layer inputs a_0 .. a_last, pre-activations or None)
         for i in range(tableau.stages):
             a = stage_input(y, h, tableau.a[i], ks)
+            if augment:
+                a_aug = ws.buffer(("y", i), rows, dim + 1, y)
+                a_aug[:, :dim].copy_(a)
+                a_aug[:, dim].fill_(1.0)
+                a = a_aug
             inputs, pre = [a], []
             for j, (w, b) in enumerate(zip(weights, biases)):
                 if j == last:
                     a = linear(a, w, b) if w.shape[0] <= SKINNY else torch.addmm(b, a, w.t())
                     break
                 z = ws.buffer(("z", i, j), rows, w.shape[0], y)
-                torch.addmm(b, a, w.t(), out=z)
+                if j == 0 and augment:
+                    torch.mm(a, first.t(), out=z)
+                else:
+                    torch.addmm(b, a, w.t(), out=z)
                 a = act.into(z, ws.buffer(("a", i, j), rows, w.shape[0], y) if act.needs_input else z)
                 pre.append(z if act.needs_input else None)
                 inputs.append(a)
             ks.append(a)
             stages.append((inputs, pre))
         ws.generation += 1
-        ctx.generation, ctx.ws = ws.generation, ws
+        ctx.generation, ctx.ws, ctx.augment = ws.generation, ws, augment
         ctx.save_for_backward(h, *params)
         ctx.stages, ctx.tableau, ctx.act = stages, tableau, act
         return stage_input(y, h, tableau.b, ks)
@@ -207,6 +219,8 @@ class FusedMLPStep(torch.autograd.Function):
                 if gs is not None:
                     grad_y = grad_y + gs
         ctx.stages = None
+        if ctx.augment and grad_w[0] is not None:
+            grad_w[0], grad_b[0] = grad_w[0][:-1], grad_w[0][-1]
         grads: list[torch.Tensor | None] = []
         for j in range(n_layers):
             gw = grad_w[j]

@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 import numpy as np
+import scipy.special
 import torch
 import torch.nn.functional as F
 
@@ -15,7 +16,7 @@ from dyncore.trajectory import Trajectory
 from dyncore_models.common import as_tensor, check_data, dtype_of, lookahead_value, positive_int, states_3d
 from dyncore_models.mlp import MLP, FusedMLPStep, Workspace, activation
 from dyncore_models.normalization import Normalizer
-from dyncore_models.tableaus import TABLEAUS, rk_step
+from dyncore_models.tableaus import TABLEAUS, Tableau, rk_step
 
 
 class NeuralODE(Model):
@@ -223,10 +224,17 @@ class NeuralODE(Model):
         return self._rollout_output(context, z)
 
     def quick_rollout(self, context: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """:meth:`rollout` by the training method, one step per interval of ``t`` (cheap training snapshots)."""
+        """:meth:`rollout` by the training method, one step per interval of ``t`` (cheap training snapshots).
+
+        Without autograd (as in snapshots) an autonomous network steps in numpy on the CPU, float64:
+        a 1000-step Lorenz rollout then takes tens of milliseconds instead of hundreds, on any device.
+        """
         context, tt = self._rollout_inputs(context, t)
         tableau = self.tableau or TABLEAUS["rk4"]
         z = self.norm.encode(context[0].to(self._dtype))
+        if not torch.is_grad_enabled() and not self.hparams["time_dependent"]:
+            states = _numpy_rollout(self, z.detach().cpu().double().numpy(), tt.detach().cpu().double().numpy(), tableau)
+            return self._rollout_output(context, torch.as_tensor(states, dtype=self._dtype, device=self.device))
         out = [z]
         steps = tt[1:] - tt[:-1]
         for i in range(len(steps)):
@@ -254,6 +262,53 @@ class NeuralODE(Model):
     def _rollout_output(self, context: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         x = self.norm.decode(z).to(context.dtype)
         return torch.cat([context[:1], x[1:]], dim=0)
+
+
+NUMPY_ACTIVATIONS = {
+    "relu": lambda z: np.maximum(z, 0.0),
+    "tanh": np.tanh,
+    "softplus": lambda z: np.logaddexp(0.0, z),
+    "gelu": lambda z: 0.5 * z * (1.0 + scipy.special.erf(z / math.sqrt(2.0))),
+    "silu": lambda z: z * scipy.special.expit(z),
+}
+
+
+def _numpy_rollout(model: NeuralODE, z0: np.ndarray, t: np.ndarray, tableau: Tableau) -> np.ndarray:
+    """Fixed steps of ``tableau`` on the grid ``t`` for the autonomous normalised field, in numpy float64.
+
+    Args:
+        z0: normalised start states ``([batch,] dim)``. t: the grid ``(n,)``.
+    Returns:
+        Normalised states ``(n, [batch,] dim)``.
+    """
+    layers = [(layer.weight.detach().cpu().double().numpy().T, layer.bias.detach().cpu().double().numpy()) for layer in model.net.layers]
+    act = NUMPY_ACTIVATIONS[model.hparams["activation"]]
+    scale = float(model.time_scale)
+    last = len(layers) - 1
+
+    def field(z: np.ndarray) -> np.ndarray:
+        for j, (w, b) in enumerate(layers):
+            z = z @ w + b
+            if j < last:
+                z = act(z)
+        return z
+
+    out = np.empty((len(t), *z0.shape))
+    out[0] = z = z0
+    steps = np.diff(t) * scale
+    for i, h in enumerate(steps):
+        ks: list[np.ndarray] = []
+        for row in tableau.a:
+            y = z
+            for w, k in zip(row, ks):
+                if w:
+                    y = y + (h * w) * k
+            ks.append(field(y))
+        for w, k in zip(tableau.b, ks):
+            if w:
+                z = z + (h * w) * k
+        out[i + 1] = z
+    return out
 
 
 class _UnitIntervalField(torch.nn.Module):

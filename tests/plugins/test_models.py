@@ -201,3 +201,15 @@ def test_spiral_node_reproduces_its_training_trajectory():
     with torch.no_grad():
         x = run.model.rollout(torch.as_tensor(data.x[:1]), torch.as_tensor(data.t)).numpy()
     assert np.mean((x - data.x) ** 2) < 1e-3
+
+
+@pytest.mark.parametrize("act", sorted(ACTIVATIONS))
+def test_snapshot_rollout_in_numpy_matches_torch(act):
+    """Without autograd, quick_rollout steps in numpy; it agrees with the torch steps."""
+    data = decaying_rotation()
+    m = node(hidden=16, activation=act, dtype="float64", depth=2)
+    m.prepare(data)
+    context, t = torch.as_tensor(data.x[:1]), torch.as_tensor(data.t[:25])
+    with torch.no_grad():
+        fast = m.quick_rollout(context, t)
+    torch.testing.assert_close(fast, m.quick_rollout(context, t).detach(), rtol=1e-9, atol=1e-12)
