@@ -37,7 +37,7 @@ class BlowsUp(LorenzField):
 
 @pytest.fixture(scope="module")
 def exact():
-    return evaluate(LorenzField(), "lorenz", **SHORT)
+    return evaluate(LorenzField(substeps=1), "lorenz", **SHORT)
 
 
 def test_exact_model_scores_like_the_truth(exact):
@@ -48,20 +48,20 @@ def test_exact_model_scores_like_the_truth(exact):
     assert exact["lyapunov"]["learned"][0] == pytest.approx(0.906, rel=0.15)
     assert exact["zero_one"]["model"] > 0.8
     assert exact["distances"]["histogram"] < 0.2
-    assert exact["distances"]["power_spectrum"] < 0.1
+    assert exact["distances"]["power_spectrum"] < 0.15  # finite-sample noise of 3 runs x 30 time units
     table = format_table(exact)
     assert "lambda_1 learned / true" in table and "0.906" in table
 
 
 def test_wrong_model_scores_worse(exact):
-    wrong = evaluate(LorenzField(rho=40.0), "lorenz", **SHORT)
+    wrong = evaluate(LorenzField(rho=40.0, substeps=1), "lorenz", **SHORT)
     assert wrong["vpt"]["0.5"]["mean"] < exact["vpt"]["0.5"]["mean"]
-    for key in ("histogram", "sliced_wasserstein"):
+    for key in ("histogram", "sliced_wasserstein", "power_spectrum"):
         assert wrong["distances"][key] > exact["distances"][key]
 
 
 def test_blown_up_model_is_reported_not_raised():
-    result = evaluate(BlowsUp(), "lorenz", **SHORT)
+    result = evaluate(BlowsUp(substeps=1), "lorenz", **SHORT)
     assert result["zero_one"]["model"] is None and result["lyapunov"]["learned"] is None
     assert math.isinf(result["distances"]["sliced_wasserstein"])
     assert result["distances"]["power_spectrum"] == 1.0
@@ -72,7 +72,7 @@ def test_blown_up_model_is_reported_not_raised():
 def test_against_held_out_data():
     lorenz = dyncore.systems.create("lorenz")
     data = lorenz.simulate(t=np.arange(0.0, 30.0, 0.02), batch=2, seed=5, transient=10.0)
-    result = evaluate(LorenzField(), data, lyapunov_steps=100)
+    result = evaluate(LorenzField(substeps=1), data, lyapunov_steps=100)
     assert result["system"] == "lorenz" and result["setup"]["dt"] == pytest.approx(0.02)
     assert result["lyapunov"]["true"][0] == 0.906  # from the data's metadata
     assert result["setup"]["n_tests"] == 2
