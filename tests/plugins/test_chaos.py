@@ -144,3 +144,10 @@ def test_lyapunov_periodic_orbit_is_regular():
     result = dyncore.chaos_tests.create("lyapunov").run(logistic_series(3.55, 2000))
     assert result.statistic == pytest.approx(0.0, abs=1e-6)
     assert result.verdict == "regular"
+
+
+@pytest.mark.parametrize("name", ["zero_one", "lyapunov"])
+def test_noise_reads_chaotic(name):
+    """Documented limitation: neither test separates chaos from noise."""
+    noise = np.random.default_rng(0).standard_normal(3000)
+    assert dyncore.chaos_tests.create(name).run(noise).verdict == "chaotic"
