@@ -4,9 +4,9 @@ Each class fixes one torchdiffeq ``method``. Adaptive methods take ``rtol``, ``a
 budget ``max_steps``, and ``step_size`` to switch error control off and take constant steps
 (outputs between steps are interpolated; meant for convergence studies). Fixed-step methods take
 ``step_size`` too (``None``: one step per output interval, the way a Neural ODE is trained).
-torchdiffeq 0.2.5 has no Tsit5, so none is registered. The ``*_adjoint`` variants backpropagate with the
-adjoint method (memory constant in the number of steps; gradients reach ``x0`` and, when ``f`` is
-a ``torch.nn.Module``, its parameters).
+The ``*_adjoint`` variants backpropagate with the adjoint method (memory constant in the number
+of steps; gradients reach ``x0`` and, when ``f`` is a ``torch.nn.Module``, its parameters).
+torchdiffeq 0.2.5 has no Tsit5, so none is registered.
 
 Speed: every step costs several Python-level torch calls (~10-30 us each), so on a tiny state such
 as Lorenz (3 numbers) torchdiffeq is tens of times slower than SciPy with a numpy field. Use these
