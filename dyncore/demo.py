@@ -21,7 +21,7 @@ import numpy as np
 import dyncore
 from dyncore.errors import DyncoreError, SolverError
 from dyncore.io import atomic_write
-from dyncore.report import Section, Table
+from dyncore.report import Section, Table, write_report
 from dyncore.trajectory import Trajectory
 
 #: Bumped whenever a step's recipe changes, so that stale caches are recomputed.
@@ -242,3 +242,274 @@ def _evaluations_figure(rows: list[dict[str, Any]]) -> Any:
     ax.legend()
     ax.set_title("Explicit versus implicit on stiff Van der Pol")
     return fig
+
+
+# -- step 1: the two schools on the spiral and on Lorenz -----------------------------------------
+#: The reference recipes: NODE width 128 for the spiral, 256 for Lorenz; the RNN of the article. The NODE's
+#: free runs use RK4 on the data grid (the integrator it was trained with), which is cheap and accurate there.
+RECIPES = {
+    "spiral": {"node": {"hidden": 128, "rollout_solver": "rk4"}, "rnn": {}},
+    "lorenz": {"node": {"hidden": 256, "rollout_solver": "rk4"}, "rnn": {}},
+}
+MODEL_LABELS = {"rnn": "RNN (learns the trajectory)", "node": "Neural ODE (learns the vector field)"}
+
+
+def epochs(demo: Demo) -> int:
+    return 60 if demo.quick else 2000
+
+
+def snapshot_every(demo: Demo) -> int:
+    """Eight snapshots per run in the quick demo, one every 20 epochs (as in the article) in the full one."""
+    return epochs(demo) // 8 if demo.quick else 20
+
+
+def train_cached(demo: Demo, name: str, model: str, data: Trajectory, hparams: dict[str, Any], **options: Any) -> dyncore.Run:
+    """Train into ``runs/name`` unless a complete run with the same recipe and data is already there."""
+    out = demo.path("runs", name)
+    options = {"epochs": epochs(demo), "seed": demo.seed, "device": demo.device, **options}
+    if (out / "config.json").exists():
+        try:
+            run = dyncore.Run.load(out, device=demo.device)
+            same_recipe = all(run.config["trainer"]["options"].get(k) == v for k, v in options.items())
+            if run.status == "complete" and same_recipe and run.config["data"]["hash"] == data.content_hash():
+                demo.log(f"  {name}: reusing the trained run in {out}")
+                return run
+        except DyncoreError as exc:
+            demo.log(f"  {name}: cannot reuse {out} ({exc}); training again")
+    demo.log(f"  {name}: training {model} for {options['epochs']} epochs")
+    return dyncore.train(model, data, hparams=hparams, out=out, force=True, snapshot_every=snapshot_every(demo), **options)
+
+
+def schools_step(demo: Demo, system: str) -> Section:
+    """Train the RNN and the NODE on the reference data of ``system``; snapshots, predictions, learned field."""
+    from dyncore import plotting
+
+    def compute() -> dict[str, Any]:
+        data = simulate_cached(demo, system, system, seed=demo.seed)
+        figures = [(demo.figure(plotting.trajectory(data, title=f"{system}: the reference data"), f"{system}_data"),
+                    f"The {system} data: {data.n} points on t in [{data.t[0]:g}, {data.t[-1]:g}], coloured by time")]
+        runs, summary = {}, {}
+        for model, hparams in RECIPES[system].items():
+            run = train_cached(demo, f"{system}_{model}", model, data, hparams)
+            runs[model] = run
+            prediction = run.predict()
+            mse = float(np.mean((prediction.x - data.x) ** 2))
+            summary[model] = {"final_loss": run.history.loss[-1], "rollout_mse": mse,
+                              "seconds": run.history.wall_time[-1], "epochs": len(run.history)}
+            epochs_ = sorted(run.history.snapshots)
+            if epochs_:
+                states = np.stack([run.history.snapshots[e] for e in epochs_])
+                figures.append((demo.figure(plotting.training_snapshots(epochs_, run.snapshot_t, states, data,
+                                                                        title=f"{system}, {MODEL_LABELS[model]}: free rollout during training (grey: data)"),
+                                            f"{system}_{model}_snapshots"),
+                                f"{MODEL_LABELS[model]} on {system}: the free rollout from the first state as training proceeds"))
+            figures.append((demo.figure(plotting.prediction_vs_data(data, prediction, title=f"{system}, {MODEL_LABELS[model]}: prediction versus data"),
+                                        f"{system}_{model}_prediction"),
+                            f"{MODEL_LABELS[model]} on {system}: free prediction (coloured) over the data (grey), MSE {mse:.3g}"))
+        figures.append((demo.figure(plotting.loss_curves({MODEL_LABELS[m]: r.history for m, r in runs.items()}, title=f"{system}: training loss"),
+                                    f"{system}_loss"), f"Training loss on {system}"))
+        if system == "spiral":
+            truth = dyncore.systems.create(system)
+            bound = 1.1 * float(np.abs(data.x).max())
+            fig = plotting.vector_fields({"true field": truth.vector_field, "learned by the NODE": runs["node"].model.vector_field},
+                                         (-bound, bound, -bound, bound), data, title="spiral: true versus learned vector field")
+            figures.append((demo.figure(fig, "spiral_vector_field"),
+                            "The NODE learns the field itself, so it can be drawn (and integrated) anywhere; the RNN has no field to draw"))
+        return {"summary": summary, "figures": figures}
+
+    results = demo.cached(f"schools_{system}", compute)
+    demo.metrics[f"training_{system}"] = results["summary"]
+    rows = [[MODEL_LABELS[m], s["epochs"], s["final_loss"], s["rollout_mse"], s["seconds"]] for m, s in results["summary"].items()]
+    return Section(
+        f"Two schools on the {system}",
+        text=(
+            "The RNN is fed a sliding window of past states and predicts the next one: it learns the trajectory as a "
+            "time series, an implicit integrator with a fixed step. The Neural ODE learns the vector field "
+            "x' = f(x) with an MLP and integrates it with RK4: every point of the data is an initial condition, "
+            "integrated one step (lookahead 1) and compared with the next point, all in one full batch. "
+            "The snapshots show each model's free rollout from the first state as training proceeds."
+        ),
+        tables=[Table(["model", "epochs", "final training loss", "free-rollout MSE on the data", "training seconds"], rows)],
+        figures=[tuple(f) for f in results["figures"]],
+        commands=[
+            f"dyncore simulate {system} -o {system}.npz",
+            *[f"dyncore train {m} {system}.npz -o runs/{system}_{m} --epochs {epochs(demo)} --option snapshot_every={snapshot_every(demo)}"
+              + "".join(f" --hparam {k}={v}" for k, v in RECIPES[system][m].items()) for m in RECIPES[system]],
+            f"dyncore plot runs/{system}_node --kind snapshots -o {system}_node_snapshots.png",
+        ],
+    )
+
+
+# -- step 2: the same metrics for all four models ---------------------------------------------------
+def evaluation_step(demo: Demo) -> Section:
+    """Evaluate the four trained models with the same metrics on held-out starts from each attractor."""
+    from dyncore import plotting
+
+    def compute() -> dict[str, Any]:
+        results: dict[str, Any] = {}
+        for system in RECIPES:
+            for model in RECIPES[system]:
+                path = demo.out / "runs" / f"{system}_{model}"
+                demo.log(f"  evaluating {system}_{model}")
+                kwargs = {"n_tests": 3, "lyapunov_steps": 200, "long_time": 30.0} if demo.quick else {"n_tests": 20, "lyapunov_steps": 1000}
+                results[f"{system}_{model}"] = dyncore.evaluate(dyncore.Run.load(path, device=demo.device), system, seed=demo.seed + 1, **kwargs)
+        spectra = {MODEL_LABELS[m]: results[f"lorenz_{m}"]["lyapunov"]["learned"] for m in RECIPES["lorenz"]
+                   if results[f"lorenz_{m}"]["lyapunov"].get("learned")}
+        figures = []
+        if spectra:
+            figure = plotting.lyapunov_spectra(spectra, results["lorenz_node"]["lyapunov"].get("true"),
+                                               title="Lorenz: Lyapunov spectrum learned versus true")
+            figures.append((demo.figure(figure, "lorenz_lyapunov_spectrum"),
+                            "Lyapunov exponents of the learned models (autograd Jacobians of the learned field or step map) versus the true ones"))
+        return {"results": results, "figures": figures}
+
+    cached = demo.cached("evaluation", compute)
+    results = cached["results"]
+    demo.metrics["evaluation"] = results
+    rows = []
+    for name, r in results.items():
+        vpt = r.get("vpt", {}).get("0.5", {})
+        lyap = r.get("lyapunov", {})
+        learned, true = (lyap.get("learned") or [None])[0], (lyap.get("true") or [None])[0]
+        k = r.get("zero_one", {})
+        distances = r.get("distances", {})
+        rows.append([name.replace("_", " "), vpt.get("mean"), vpt.get("lyapunov_times"), learned, true,
+                     k.get("model"), k.get("truth"), distances.get("sliced_wasserstein"), distances.get("power_spectrum")])
+    notes = sorted({note for r in results.values() for note in r.get("notes", [])})
+    return Section(
+        "Did they learn the system? The same metrics for all four models",
+        text=(
+            "Short term: the valid prediction time (VPT), the time until the normalised error of a free prediction "
+            "from a held-out start on the attractor first exceeds 0.5, in time units and in Lyapunov times. Long "
+            "term: the largest Lyapunov exponent of the learned model, the 0-1 test K on a long free run (K ≈ 1: the "
+            "model is chaotic, K ≈ 0: it settled on a fixed point or a cycle), and distances between the invariant "
+            "measures and power spectra of long free runs and of the truth (0 is perfect)."
+            + ("\n\nNotes: " + " ".join(notes) if notes else "")
+        ),
+        tables=[Table(["run", "VPT", "VPT (Lyapunov times)", "λ1 learned", "λ1 true", "K model", "K truth",
+                       "measure distance", "spectrum distance"], rows)],
+        figures=[tuple(f) for f in cached["figures"]],
+        commands=[f"dyncore evaluate runs/{name} --system {name.split('_')[0]} -o {name}_metrics.json" for name in results],
+    )
+
+
+# -- step 5: Kuramoto–Sivashinsky ---------------------------------------------------------------------
+KS_RECIPE = {"hidden": 256, "rollout_solver": "rk4"}
+
+
+def kuramoto_sivashinsky_step(demo: Demo) -> Section:
+    """KS (L = 22, N = 64) simulated with ETDRK4, a small NODE trained on it, and its prediction error."""
+
+    def compute() -> dict[str, Any]:
+        import torch
+
+        from dyncore import plotting
+        from dyncore.metrics import nrmse, valid_prediction_time
+
+        system = dyncore.systems.create("kuramoto_sivashinsky")
+        n_train, n_test = (200, 200) if demo.quick else (1000, 400)
+        dt = system.default_dt
+        data = simulate_cached(demo, "kuramoto_sivashinsky", system, t=dt * torch.arange(n_train, dtype=torch.float64),
+                               transient=100.0, seed=demo.seed)
+        test = simulate_cached(demo, "kuramoto_sivashinsky_test", system, x0=data.x[-1],
+                               t=data.t[-1] + dt * torch.arange(n_test, dtype=torch.float64), seed=demo.seed)
+        run = train_cached(demo, "kuramoto_sivashinsky_node", "node", data, KS_RECIPE,
+                           epochs=30 if demo.quick else 1000)
+        prediction = run.predict(data=test)
+        sigma = data.x.std(axis=0).mean() * np.ones(data.dim)  # one scale for the whole field
+        error = nrmse(prediction.x, test.x, sigma)
+        vpt = float(valid_prediction_time(error, test.t)[0])
+        lyapunov = system.reference().get("largest_lyapunov_exponent")
+        figures = [
+            (demo.figure(plotting.space_time(data, title="Kuramoto–Sivashinsky, L = 22: training data"), "ks_data"),
+             "The training data: u(x, t) on 64 grid points, ETDRK4 with dt = 0.25, after a transient of 100"),
+            (demo.figure(plotting.space_time(test, prediction, title="Kuramoto–Sivashinsky: held-out continuation, NODE prediction, error"),
+                         "ks_prediction"),
+             f"From the end of the training data on: truth, the NODE's free prediction and the error; VPT {vpt:.1f} time units"),
+        ]
+        return {
+            "vpt": vpt,
+            "vpt_lyapunov_times": vpt * lyapunov if lyapunov else None,
+            "final_loss": run.history.loss[-1],
+            "epochs": len(run.history),
+            "figures": figures,
+        }
+
+    results = demo.cached("kuramoto_sivashinsky", compute)
+    demo.metrics["kuramoto_sivashinsky"] = {k: v for k, v in results.items() if k != "figures"}
+    return Section(
+        "A chaotic PDE: Kuramoto–Sivashinsky",
+        text=(
+            "u_t + u u_x + u_xx + u_xxxx = 0 on a periodic domain of length 22 is spatio-temporally chaotic with one "
+            "positive Lyapunov exponent (about 0.048). It is stiff (the fourth derivative), so the data come from the "
+            "exponential integrator ETDRK4 on a pseudo-spectral grid with real FFTs. A small NODE (an MLP 64-256-64) "
+            "is trained on the 64 grid values with lookahead 1 and predicts the held-out continuation from its first "
+            "state; the valid prediction time (normalised error 0.5) is honest about how far it gets."
+        ),
+        tables=[Table(["epochs", "final training loss", "VPT (time)", "VPT (Lyapunov times)"],
+                      [[results["epochs"], results["final_loss"], results["vpt"], results["vpt_lyapunov_times"]]])],
+        figures=[tuple(f) for f in results["figures"]],
+        commands=[
+            "dyncore simulate kuramoto_sivashinsky --transient 100 -o ks.npz",
+            "dyncore train node ks.npz -o runs/ks_node --hparam hidden=256 --hparam rollout_solver=rk4",
+            "dyncore plot ks.npz --kind space-time -o ks.png",
+        ],
+    )
+
+
+# -- the whole demo ----------------------------------------------------------------------------------
+STEPS: dict[str, Callable[[Demo], Section]] = {
+    "spiral": lambda demo: schools_step(demo, "spiral"),
+    "lorenz": lambda demo: schools_step(demo, "lorenz"),
+    "evaluation": evaluation_step,
+    "zero_one": zero_one_step,
+    "stiffness": stiffness_step,
+    "kuramoto_sivashinsky": kuramoto_sivashinsky_step,
+}
+
+INTRO = (
+    "Two schools learn dynamics from a trajectory. The RNN learns the trajectory as a time series; the Neural "
+    "ODE learns the vector field and integrates it. This report trains both on the same data and asks whether "
+    "each learned the system (its vector field, its attractor, its chaos) or only the points. Every step below "
+    "lists the commands that reproduce it."
+)
+
+
+def run_demo(out: str | Path = "demo-report", *, quick: bool = False, device: str = "cpu", seed: int = 0,
+             steps: list[str] | None = None, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run the demo steps in order and write ``report.md``, ``report.html`` and ``metrics.json`` into ``out``.
+
+    A failing step is reported in the report and in the returned ``failed`` list, and the others
+    still run (a step that needs a failed one fails too, saying why).
+
+    Returns:
+        ``{"report": path to report.html, "metrics": the metrics dict, "failed": {step: message}, "seconds": ...}``.
+    """
+    demo = Demo(Path(out), quick=quick, device=device, seed=seed, **({"log": log} if log else {}))
+    chosen = steps or list(STEPS)
+    unknown = [s for s in chosen if s not in STEPS]
+    if unknown:
+        raise dyncore.UnknownNameError("demo step", unknown[0], STEPS)
+    demo.out.mkdir(parents=True, exist_ok=True)
+    sections, failed = [], {}
+    start = time.perf_counter()
+    for i, name in enumerate(chosen, 1):
+        demo.log(f"[{i}/{len(chosen)}] {name}")
+        step_start = time.perf_counter()
+        try:
+            sections.append(STEPS[name](demo))
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # one step's failure must not lose the others
+            message = str(exc) if isinstance(exc, DyncoreError) else f"{type(exc).__name__}: {exc}"
+            failed[name] = message
+            sections.append(Section(name, error=message))
+            demo.log(f"  step {name!r} failed: {message}")
+        demo.log(f"  {name} done in {time.perf_counter() - step_start:.1f} s")
+    seconds = time.perf_counter() - start
+    demo.metrics["demo"] = {"quick": quick, "device": device, "seed": seed, "seconds": seconds, "failed": failed,
+                            "dyncore_version": dyncore.__version__}
+    title = "dyncore demo: learning dynamics, trajectory versus vector field" + (" (quick)" if quick else "")
+    intro = INTRO + f"\n\nReproduce the whole report with: dyncore demo -o {demo.out}{demo.flag}"
+    paths = write_report(demo.out, title, intro, sections, demo.metrics)
+    return {"report": paths["html"], "markdown": paths["markdown"], "metrics": demo.metrics, "failed": failed, "seconds": seconds}

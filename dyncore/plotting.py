@@ -50,13 +50,15 @@ def _time_colored_line(ax: Axes, t: np.ndarray, x: np.ndarray, lw: float = 1.2) 
 
     points = x[:, None, :]
     segments = np.concatenate([points[:-1], points[1:]], axis=1)
+    keep = np.isfinite(segments).all(axis=(1, 2))  # drop the parts of a blown-up or clipped path
+    segments, t_mid = segments[keep], (0.5 * (t[:-1] + t[1:]))[keep]
     if x.shape[1] == 3:
         from mpl_toolkits.mplot3d.art3d import Line3DCollection
 
         lines = Line3DCollection(segments, cmap=TIME_CMAP, linewidths=lw)
     else:
         lines = LineCollection(segments, cmap=TIME_CMAP, linewidths=lw)
-    lines.set_array(0.5 * (t[:-1] + t[1:]))
+    lines.set_array(t_mid)
     if x.shape[1] == 3:
         ax.add_collection3d(lines)
         _set_limits_3d(ax, x)
@@ -66,9 +68,24 @@ def _time_colored_line(ax: Axes, t: np.ndarray, x: np.ndarray, lw: float = 1.2) 
     return lines
 
 
+def clip_to_data(x: np.ndarray, data: np.ndarray, margin: float = 0.5) -> tuple[np.ndarray, int | None]:
+    """``x`` with rows outside the data's bounding box (widened by ``margin`` of its size) set to NaN.
+
+    Returns the clipped copy and the index of the first row that left the box (``None`` if none did),
+    so that a prediction that blows up cannot squash the data into a dot.
+    """
+    lo, hi = np.nanmin(data, axis=0), np.nanmax(data, axis=0)
+    pad = margin * (hi - lo + 1e-12)
+    outside = ~np.all((x >= lo - pad) & (x <= hi + pad), axis=1)
+    first = int(np.argmax(outside)) if outside.any() else None
+    clipped = x.astype(float, copy=True)
+    clipped[outside] = np.nan
+    return clipped, first
+
+
 def _set_limits_3d(ax: Axes, *arrays: np.ndarray) -> None:
     stacked = np.concatenate([a.reshape(-1, 3) for a in arrays])
-    lo, hi = stacked.min(0), stacked.max(0)
+    lo, hi = np.nanmin(stacked, 0), np.nanmax(stacked, 0)
     pad = 0.05 * (hi - lo + 1e-12)
     ax.set_xlim(lo[0] - pad[0], hi[0] + pad[0])
     ax.set_ylim(lo[1] - pad[1], hi[1] + pad[1])
@@ -119,7 +136,8 @@ def trajectory(traj: Trajectory, title: str | None = None, labels: Sequence[str]
 
 def prediction_vs_data(data: Trajectory, prediction: Trajectory, title: str | None = None) -> Figure:
     """Data as a grey scatter, the prediction as a time-coloured line, in phase space and per component."""
-    xd, xp = _first_member(data.x), _first_member(prediction.x)
+    xd = _first_member(data.x)
+    xp, left = clip_to_data(_first_member(prediction.x), xd)
     dim = xd.shape[1]
     fig = _figure(12, 4.5)
     grid = fig.add_gridspec(min(dim, 3), 2, width_ratios=(1.1, 1.4))
@@ -140,7 +158,10 @@ def prediction_vs_data(data: Trajectory, prediction: Trajectory, title: str | No
         if i == 0:
             axi.legend(loc="upper right", fontsize=8)
     axi.set_xlabel("t")
-    fig.suptitle(title or "prediction versus data")
+    title = title or "prediction versus data"
+    if left is not None:
+        title += f"\n(the prediction leaves the data's range at t = {prediction.t[left]:.3g} and is not drawn after)"
+    fig.suptitle(title)
     return fig
 
 
@@ -171,7 +192,7 @@ def training_snapshots(
     xd = _first_member(data.x) if data is not None else None
     for panel, index in enumerate(picks):
         ax = fig.add_subplot(rows, cols, panel + 1, projection="3d" if three_d else None)
-        x = states[index]
+        x = clip_to_data(states[index], xd, margin=0.25)[0] if xd is not None else states[index]
         finite = np.isfinite(x).all(axis=-1)
         if dim >= 2:
             if xd is not None:
