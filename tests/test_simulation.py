@@ -9,7 +9,7 @@ import torch
 
 import dyncore
 from dyncore.errors import ConfigError, SolverError, UnknownNameError
-from dyncore.simulation import transient_times
+from dyncore.simulation import time_grid, transient_times
 from dyncore.trajectory import Trajectory
 
 
@@ -175,3 +175,15 @@ def test_explicit_solver_on_stiff_van_der_pol_suggests_radau():
     vdp = dyncore.systems.create("van_der_pol", mu=1000.0)
     with pytest.raises(SolverError, match="exceeded its budget.*stiff: use an implicit solver such as 'radau' or 'bdf'"):
         dyncore.simulate(vdp, solver="dop853", solver_options={"max_steps": 500})
+
+
+def test_time_grid_builds_on_the_systems_defaults():
+    lorenz = dyncore.systems.create("lorenz")
+    np.testing.assert_allclose(time_grid(lorenz), lorenz.default_times().numpy(), rtol=0, atol=1e-12)
+    assert len(time_grid(lorenz, t_end=20.0, dt=0.5)) == 41
+    grid = time_grid(lorenz, t_end=5.0, n_points=11)
+    assert grid[0] == 0.0 and grid[-1] == 5.0 and len(grid) == 11
+    with pytest.raises(ConfigError, match="not both"):
+        time_grid(lorenz, dt=0.1, n_points=10)
+    with pytest.raises(ConfigError, match="smaller dt"):
+        time_grid(lorenz, t_end=1.0, dt=5.0)
