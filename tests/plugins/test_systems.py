@@ -33,6 +33,14 @@ def test_spiral_reference_defaults():
     assert len(t) == 1000 and float(t[0]) == 0.0 and float(t[-1]) == 25.0
 
 
+def test_spiral_reproduces_the_reference_run():
+    # About 4.4 turns over [0, 25], decaying algebraically (the origin's Jacobian is zero).
+    x = dyncore.simulate("spiral").x
+    angle = np.unwrap(np.arctan2(x[:, 1], x[:, 0]))
+    assert 4.3 < abs(angle[-1] - angle[0]) / (2 * np.pi) < 4.5
+    assert 0.3 < np.linalg.norm(x[-1]) < 1.0
+
+
 def test_spiral_rejects_a_matrix_of_the_wrong_shape():
     with pytest.raises(ConfigError, match="2x2"):
         dyncore.systems.create("spiral", W=[1.0, 2.0])
