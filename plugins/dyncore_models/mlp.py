@@ -121,14 +121,6 @@ def linear(a: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.mm(w, a.t()).t() + b
 
 
-def back_to_input(g: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """``g @ w`` for a skinny result (``w`` has few columns), computed as ``(w.T @ g.T).T``.
-
-    ``w.T`` is copied to contiguous memory first: BLAS is several times slower on it transposed.
-    """
-    return torch.mm(w.t().contiguous(), g.t()).t()
-
-
 class FusedMLPStep(torch.autograd.Function):
     """``y + h * sum_i b_i k_i`` for an explicit tableau whose stages evaluate an autonomous MLP.
 
@@ -187,9 +179,11 @@ class FusedMLPStep(torch.autograd.Function):
         need_y = ctx.needs_input_grad[0]
         n_layers = len(weights)
         rows = g.shape[0]
+        # weight gradients accumulate in the cheap layout: W.grad, or W.grad transposed (see _transposed)
         grad_w: list[torch.Tensor | None] = [None] * n_layers
         grad_b: list[torch.Tensor | None] = [None] * n_layers
         grad_stage: list[torch.Tensor | None] = [None] * tableau.stages
+        first_t = weights[0].t().contiguous() if weights[0].shape[1] <= SKINNY else None
         for i in reversed(range(tableau.stages)):
             # dL/dk_i = h * (b_i dL/dy_out + sum_{m > i} a_mi dL/dy_m), dL/dy_m the gradient at stage m's input
             acc = g * tableau.b[i] if tableau.b[i] != 0.0 else None
@@ -203,11 +197,15 @@ class FusedMLPStep(torch.autograd.Function):
             inputs, pre = stages[i]
             for j in reversed(range(n_layers)):
                 w = weights[j]
-                _accumulate(grad_w, j, _weight_grad(gz, inputs[j], w))
-                _accumulate(grad_b, j, gz.sum(0))
+                if j == 0 and ctx.augment:  # [dW | db]^T in one product, thanks to the ones column
+                    grad_w[0] = _mm_into(grad_w[0], inputs[0].t(), gz)
+                else:
+                    left, right = (inputs[j].t(), gz) if _transposed(w) else (gz.t(), inputs[j])
+                    grad_w[j] = _mm_into(grad_w[j], left, right)
+                    grad_b[j] = gz.sum(0) if grad_b[j] is None else grad_b[j].add_(gz.sum(0))
                 if j == 0:
                     if i > 0 or need_y:
-                        grad_stage[i] = back_to_input(gz, w) if w.shape[1] <= SKINNY else gz @ w
+                        grad_stage[i] = torch.mm(first_t, gz.t()).t() if first_t is not None else gz @ w
                     break
                 ga = torch.mm(gz, w, out=ws.buffer(("g", j % 2), rows, w.shape[1], g))
                 act.backward_(ga, pre[j - 1], inputs[j])
@@ -224,21 +222,17 @@ class FusedMLPStep(torch.autograd.Function):
         grads: list[torch.Tensor | None] = []
         for j in range(n_layers):
             gw = grad_w[j]
-            if gw is not None and gw.shape != weights[j].shape:  # accumulated transposed
+            if gw is not None and (_transposed(weights[j]) or (j == 0 and ctx.augment)):
                 gw = gw.t().contiguous()
             grads += [gw, grad_b[j]]
         return (grad_y, None, None, None, None, *grads)
 
 
-def _weight_grad(gz: torch.Tensor, a_in: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """``gz.T @ a_in``, or its transpose when that has fewer rows (several times faster for skinny shapes)."""
-    if w.shape[0] <= w.shape[1]:
-        return torch.mm(gz.t(), a_in)
-    return torch.mm(a_in.t(), gz)
+def _transposed(w: torch.Tensor) -> bool:
+    """True when ``W.grad`` is cheaper accumulated as its transpose ``a_in.T @ gz`` (fewer output rows)."""
+    return w.shape[0] > w.shape[1]
 
 
-def _accumulate(grads: list, j: int, value: torch.Tensor) -> None:
-    if grads[j] is None:
-        grads[j] = value
-    else:
-        grads[j].add_(value)
+def _mm_into(acc: torch.Tensor | None, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+    """``left @ right``, added into ``acc`` in one product when there is one."""
+    return torch.mm(left, right) if acc is None else acc.addmm_(left, right)

@@ -166,27 +166,35 @@ class NeuralODE(Model):
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Mean squared error of the ``lookahead`` predicted states, in normalised units."""
-        z, h, t = batch["x0"], batch["h"], batch["t0"][:, None]
+        z, h = batch["x0"], batch["h"]
         k = h.shape[1]
         preds = []
-        for j in range(k):
-            hj = h[:, j : j + 1]
-            z = self._step(z, t, hj, j)
-            t = t + hj
-            preds.append(z)
+        if self.fused:  # no times needed: the network is autonomous
+            for j in range(k):
+                z = self._fused_step(z, h[:, j : j + 1], j)
+                preds.append(z)
+        else:
+            t = batch["t0"][:, None]
+            for j in range(k):
+                hj = h[:, j : j + 1]
+                z = self._autograd_step(z, t, hj)
+                t = t + hj
+                preds.append(z)
         if k == 1:
             return F.mse_loss(preds[0], batch["target"][:, 0])
         return F.mse_loss(torch.stack(preds, dim=1), batch["target"])
 
-    def _step(self, z: torch.Tensor, t: torch.Tensor, h: torch.Tensor, j: int) -> torch.Tensor:
-        """Integrate normalised states ``z`` (m, dim) from times ``t`` (m, 1) over steps ``h`` (m, 1)."""
-        if self.fused:
-            while len(self._workspaces) <= j:
-                self._workspaces.append(Workspace())
-            self.nfe += self.tableau.stages
-            return FusedMLPStep.apply(
-                z, h * self.time_scale, self.tableau, self.hparams["activation"], self._workspaces[j], *self.net.flat_params()
-            )
+    def _fused_step(self, z: torch.Tensor, h: torch.Tensor, j: int) -> torch.Tensor:
+        """One fused step of normalised states ``z`` (m, dim) over steps ``h`` (m, 1), lookahead step ``j``."""
+        while len(self._workspaces) <= j:
+            self._workspaces.append(Workspace())
+        self.nfe += self.tableau.stages
+        return FusedMLPStep.apply(
+            z, h * self.time_scale, self.tableau, self.hparams["activation"], self._workspaces[j], *self.net.flat_params()
+        )
+
+    def _autograd_step(self, z: torch.Tensor, t: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """Integrate normalised states ``z`` (m, dim) from times ``t`` (m, 1) over steps ``h`` (m, 1) with autograd."""
         if self.tableau is not None and not self.hparams["adjoint"]:
             return rk_step(self._field, t, z, h, self.tableau)
         return self._solve_unit_interval(z, t, h)

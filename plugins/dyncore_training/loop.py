@@ -25,6 +25,7 @@ from dyncore.errors import CheckpointError, ConfigError, TrainingDiverged
 from dyncore.model import Model
 from dyncore.trainer import HISTORY_COLUMNS, Callback, History, Trainer
 from dyncore.trajectory import Trajectory
+from dyncore_training.adam import LeanAdam
 from dyncore_training.callbacks import Checkpointer, EarlyStopping, ProgressBar, Snapshots
 from dyncore_training.guard import WeightGuard
 
@@ -256,11 +257,13 @@ def _load_model_state(model: Model, payload: dict[str, Any]) -> None:
 
 
 def make_adam(params: list[torch.Tensor], lr: float, weight_decay: float) -> torch.optim.Adam:
-    """Adam with the fused kernel where the device supports it (one call per step instead of one per tensor)."""
-    try:
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
-    except RuntimeError:
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    """Adam with the fused kernel where the device and dtypes allow it (:class:`LeanAdam`), else torch's default."""
+    if len({(p.device, p.dtype) for p in params}) == 1:
+        try:
+            return LeanAdam(params, lr=lr, weight_decay=weight_decay)
+        except RuntimeError:
+            pass
+    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
 
 
 def resolve_device(name: Any) -> torch.device:

@@ -155,3 +155,20 @@ def test_progress_bar_shows_epoch_and_loss():
     trainer(epochs=3).fit(LinearStepModel(), rotation_data(), callbacks=[ProgressBar(stream, interval=0.0)])
     text = stream.getvalue()
     assert "epoch 3/3" in text and "loss" in text and text.endswith("\n")
+
+
+def test_lean_adam_is_torchs_fused_adam_bit_for_bit():
+    from dyncore_training.adam import LeanAdam
+
+    torch.manual_seed(0)
+    ours = [torch.randn(5, 3, requires_grad=True), torch.randn(3, requires_grad=True)]
+    theirs = [p.detach().clone().requires_grad_() for p in ours]
+    optimizers = [(ours, LeanAdam(ours, lr=1e-2, weight_decay=0.1)), (theirs, torch.optim.Adam(theirs, lr=1e-2, weight_decay=0.1, fused=True))]
+    for step in range(12):
+        for params, opt in optimizers:
+            opt.zero_grad()
+            ((params[0].sin().sum() + params[1].pow(2).sum()) * (step + 1)).backward()
+            opt.step()
+            if step == 6:
+                opt.param_groups[0]["lr"] = 1e-3
+    assert all(torch.equal(a, b) for a, b in zip(ours, theirs))
