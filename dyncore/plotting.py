@@ -370,3 +370,71 @@ def save(fig: Figure, path: str | os.PathLike, dpi: int = 120) -> Path:
     with atomic_write(path) as f:
         f.write(buffer.getvalue())
     return path
+
+
+DATA_KINDS = ("trajectory", "space-time", "zero-one")
+RUN_KINDS = ("snapshots", "loss", "prediction", "vector-field")
+
+
+def figure_from_path(path: str | os.PathLike, kind: str | None = None) -> Figure:
+    """The figure ``kind`` of a data file (``.npz``/``.csv``) or of a run directory.
+
+    Data kinds: ``trajectory`` (default; phase portrait, 3-D path or space-time map by dimension),
+    ``space-time``, ``zero-one`` (the 0-1 test's p-q path of component 0, subsampled automatically).
+    Run kinds: ``snapshots`` (default), ``loss``, ``prediction`` (free run over the training data),
+    ``vector-field`` (a 2-D model's learned field beside the true one).
+    """
+    from dyncore.errors import DataError
+
+    path = Path(path)
+    if path.is_dir():
+        return _run_figure(path, kind or "snapshots")
+    if not path.exists():
+        raise DataError(f"{path} does not exist; give a data file (.npz, .csv) or a run directory")
+    from dyncore.trajectory import Trajectory
+
+    kind = kind or "trajectory"
+    if kind not in DATA_KINDS:
+        raise ConfigError(f"--kind {kind!r} does not apply to a data file; choose one of {', '.join(DATA_KINDS)}")
+    traj = Trajectory.load(path)
+    if kind == "trajectory":
+        return trajectory(traj, title=path.name)
+    if kind == "space-time":
+        return space_time(traj, title=path.name)
+    import dyncore
+
+    result = dyncore.chaos_tests.create("zero_one", subsample="auto").run(_first_member(traj.x)[:, 0])
+    return zero_one_test({f"{path.name}, x0": result})
+
+
+def _run_figure(path: Path, kind: str) -> Figure:
+    import dyncore
+    from dyncore.trajectory import Trajectory
+
+    if kind not in RUN_KINDS:
+        raise ConfigError(f"--kind {kind!r} does not apply to a run directory; choose one of {', '.join(RUN_KINDS)}")
+    run = dyncore.Run.load(path)
+    name = f"{path.name} ({run.model.name})"
+    source = run.config.get("data", {}).get("source")
+    data = Trajectory.load(source) if source and Path(source).is_file() else None
+    if kind == "loss":
+        return loss_curves({name: run.history}, title=f"{name}: training loss")
+    if kind == "snapshots":
+        epochs = sorted(run.history.snapshots)
+        if not epochs:
+            raise ConfigError(f"{path} has no training snapshots; train with --option snapshot_every=20")
+        states = np.stack([run.history.snapshots[e] for e in epochs])
+        return training_snapshots(epochs, run.snapshot_t, states, data, title=f"{name}: free rollout during training")
+    if kind == "prediction":
+        prediction = run.predict()
+        return prediction_vs_data(data, prediction, title=f"{name}: prediction") if data is not None else trajectory(prediction, title=name)
+    field = getattr(run.model, "vector_field", None)
+    if field is None or run.model.dim != 2:
+        raise ConfigError(f"--kind vector-field needs a 2-D model with a vector field (a NODE); {name} is not one")
+    reference = data.x if data is not None else np.asarray(run.config["data"]["context"])
+    bound = 1.1 * float(np.abs(reference).max())
+    fields = {"learned": field}
+    meta = run.config.get("data", {}).get("meta", {})
+    if meta.get("system") in dyncore.systems:
+        fields = {"true": dyncore.systems.create(meta["system"], **meta.get("params", {})).vector_field, **fields}
+    return vector_fields(fields, (-bound, bound, -bound, bound), data, title=f"{name}: vector field")

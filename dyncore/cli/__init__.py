@@ -23,6 +23,7 @@ COMMANDS = {
     "simulate": "dyncore.cli.simulate_cmd:simulate_command",
     "chaos-test": "dyncore.cli.chaos_test_cmd:chaos_test_command",
     "demo": "dyncore.cli.demo_cmd:demo_command",
+    "plot": "dyncore.cli.plot_cmd:plot_command",
     "evaluate": "dyncore.cli.evaluate_cmd:evaluate_command",
     "train": "dyncore.cli.train_cmd:train_command",
     "predict": "dyncore.cli.predict_cmd:predict_command",

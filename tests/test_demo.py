@@ -1,0 +1,69 @@
+"""The quick demo end to end: every figure exists and is an image, every metric is there, re-runs reuse work."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from dyncore import demo as demo_module
+from dyncore.demo import STEPS, run_demo
+
+EXPECTED_FIGURES = {
+    "spiral_data", "spiral_node_snapshots", "spiral_rnn_snapshots", "spiral_node_prediction", "spiral_rnn_prediction",
+    "spiral_loss", "spiral_vector_field", "lorenz_data", "lorenz_node_snapshots", "lorenz_rnn_snapshots",
+    "lorenz_node_prediction", "lorenz_rnn_prediction", "lorenz_loss", "lorenz_lyapunov_spectrum",
+    "zero_one_lorenz_vs_limit_cycle", "stiffness_evaluations", "van_der_pol_stiff", "ks_data", "ks_prediction",
+}
+EXPECTED_METRICS = {"training_spiral", "training_lorenz", "evaluation", "zero_one", "stiffness", "kuramoto_sivashinsky", "demo"}
+
+
+@pytest.fixture(scope="module")
+def quick_report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    messages: list[str] = []
+    result = run_demo(out, quick=True, log=messages.append)
+    return out, result, messages
+
+
+def test_quick_demo_writes_every_figure_and_metric(quick_report):
+    out, result, messages = quick_report
+    assert result["failed"] == {}, result["failed"]
+    html = (out / "report.html").read_text()
+    markdown = (out / "report.md").read_text()
+    for name in EXPECTED_FIGURES:
+        figure = out / "figures" / f"{name}.png"
+        assert figure.read_bytes()[:4] == b"\x89PNG" and figure.stat().st_size > 10_000, name
+        assert f"figures/{name}.png" in html and f"figures/{name}.png" in markdown
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert EXPECTED_METRICS <= set(metrics)
+    assert set(metrics["evaluation"]) == {"spiral_rnn", "spiral_node", "lorenz_rnn", "lorenz_node"}
+    assert metrics["zero_one"]["K"]["Lorenz x (chaotic)"] > 0.9
+    assert abs(metrics["zero_one"]["K"]["Van der Pol x, mu = 1 (limit cycle)"]) < 0.1
+    assert [m for m in messages if re.match(r"\[\d/6\]", m)] == [f"[{i}/6] {s}" for i, s in enumerate(STEPS, 1)]
+
+
+def test_a_rerun_reuses_cached_steps(quick_report):
+    out, first, _ = quick_report
+    messages: list[str] = []
+    again = run_demo(out, quick=True, log=messages.append)
+    assert again["failed"] == {}
+    assert sum("cached" in m for m in messages) == len(STEPS)
+    assert again["metrics"]["zero_one"] == first["metrics"]["zero_one"]
+
+
+def test_a_failing_step_is_reported_and_the_others_still_run(tmp_path, monkeypatch):
+    def broken(demo):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setitem(STEPS, "stiffness", broken)
+    result = run_demo(tmp_path, quick=True, steps=["stiffness", "zero_one"], log=lambda m: None)
+    assert result["failed"] == {"stiffness": "RuntimeError: disk on fire"}
+    assert "zero_one" in result["metrics"]
+    assert "This step failed:</b> RuntimeError: disk on fire" in (tmp_path / "report.html").read_text()
+
+
+def test_unknown_step_names_the_known_ones(tmp_path):
+    with pytest.raises(demo_module.dyncore.UnknownNameError, match="did you mean 'stiffness'"):
+        run_demo(tmp_path, steps=["stifness"])
