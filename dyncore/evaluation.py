@@ -68,9 +68,11 @@ def evaluate(
     Returns:
         A JSON-serialisable dict: ``model``, ``system``, ``setup`` (dt, counts, seed, lengths),
         ``vpt`` (per threshold, see :func:`dyncore.metrics.valid_prediction_times`),
-        ``lyapunov`` (``learned``, ``learned_stderr``, ``true`` and ``true_source``: "reference" for
-        published values, "computed" when measured here from the system's vector field, as for
-        systems without published values that are not stiff), ``zero_one`` (``model``, ``truth``),
+        ``lyapunov`` (``learned``, ``learned_stderr``, ``learned_positive_fraction`` of the starts
+        with lambda_1 > 0, ``true`` and ``true_source``: "reference" for published values,
+        "computed" when measured here from the system's vector field, as for systems without
+        published values that are not stiff), ``zero_one`` (median K over the long runs for
+        ``model`` and ``truth``, and ``model_per_run``, ``truth_per_run``),
         ``distances`` (``histogram``, ``sliced_wasserstein``, ``power_spectrum``) and ``notes``
         (why a number is missing, e.g. a model run that blew up).
     Raises:
@@ -141,14 +143,22 @@ def evaluate(
     finite = bool(np.all(np.isfinite(model_long)))
     if not finite:
         notes.append(failure)
+    # Long-term numbers use the second half of each run: the model's own transient is over by then
+    # (a model may leave the attractor late, e.g. for a spurious fixed point).
+    half = len(model_long) // 2
+    model_tail, truth_tail = model_long[half:], long_truth.x[half:]
     distances = {
-        "histogram": metrics.histogram_distance(model_long, long_truth),
-        "sliced_wasserstein": metrics.sliced_wasserstein_distance(model_long, long_truth, seed=seed),
-        "power_spectrum": metrics.power_spectrum_distance(model_long, long_truth),
+        "histogram": metrics.histogram_distance(model_tail, truth_tail),
+        "sliced_wasserstein": metrics.sliced_wasserstein_distance(model_tail, truth_tail, seed=seed),
+        "power_spectrum": metrics.power_spectrum_distance(model_tail, truth_tail),
     }
+    model_k = [_zero_one(model_tail[:, i], seed, f"model run {i}", notes) for i in range(model_tail.shape[1])] if finite else []
+    truth_k = [_zero_one(truth_tail[:, i], seed, f"truth run {i}", notes) for i in range(truth_tail.shape[1])]
     zero_one = {
-        "model": _zero_one(model_long[:, 0], seed, "model", notes) if finite else None,
-        "truth": _zero_one(long_truth.x[:, 0], seed, "truth", notes),
+        "model": _median(model_k),
+        "truth": _median(truth_k),
+        "model_per_run": model_k,
+        "truth_per_run": truth_k,
     }
     learned = _learned_lyapunov(model, model_long, dt, lyapunov_steps, k, seed, notes) if finite else None
     return {
@@ -167,6 +177,7 @@ def evaluate(
         "lyapunov": {
             "learned": None if learned is None else learned.exponents.tolist(),
             "learned_stderr": None if learned is None else learned.stderr.tolist(),
+            "learned_positive_fraction": None if learned is None else float(np.mean(learned.per_start[:, 0] > 0)),
             "true": list(true_lyapunov) if true_lyapunov else None,
             "true_source": true_source,
         },
@@ -194,9 +205,12 @@ def format_table(result: dict[str, Any]) -> str:
     learned = ly["learned"][0] if ly["learned"] else None
     true = ly["true"][0] if ly["true"] else None
     source = " (computed from the system)" if ly.get("true_source") == "computed" else ""
-    rows.append(("lambda_1 learned / true", f"{num(learned)} / {num(true)}{source}"))
+    share = ly.get("learned_positive_fraction")
+    spread = f" (positive from {100 * share:.0f} % of starts)" if share is not None and 0 < share < 1 else ""
+    rows.append(("lambda_1 learned / true", f"{num(learned)} / {num(true)}{source}{spread}"))
     z = result["zero_one"]
-    rows.append(("0-1 test K model / truth", f"{num(z['model'])} / {num(z['truth'])}"))
+    per_run = ", ".join(num(v, ".2f") for v in z.get("model_per_run", []))
+    rows.append(("0-1 test K model / truth", f"{num(z['model'])} / {num(z['truth'])}" + (f" (model runs: {per_run})" if per_run else "")))
     d = result["distances"]
     rows.append(("histogram distance (TV)", num(d["histogram"])))
     rows.append(("sliced Wasserstein (sigma)", num(d["sliced_wasserstein"])))
@@ -273,17 +287,30 @@ def _grid(length: float, dt: float) -> np.ndarray:
 
 
 def _zero_one(x: np.ndarray, seed: int, label: str, notes: list[str]) -> float | None:
-    """K of the first component of the first member, subsampled automatically; None (and a note) if unusable."""
+    """K of the first component of one run ``(n, dim)``, subsampled automatically.
+
+    A run that has settled on a fixed point (constant) is regular and counts as K = 0; any other
+    unusable series gives None and a note.
+    """
+    series = np.asarray(x)[:, 0]
+    if np.ptp(series) == 0:
+        notes.append(f"{label} settled on a fixed point (counted as K = 0)")
+        return 0.0
     test = dyncore.chaos_tests.create("zero_one", subsample="auto", seed=seed)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            result = test.run(np.asarray(x)[:, 0])
+            result = test.run(series)
     except DyncoreError as exc:
         notes.append(f"0-1 test on the {label} run: {exc}")
         return None
     notes.extend(f"0-1 test on the {label} run: {w}" for w in result.warnings)
     return result.statistic
+
+
+def _median(values: list[float | None]) -> float | None:
+    finite = [v for v in values if v is not None]
+    return float(np.median(finite)) if finite else None
 
 
 def _learned_lyapunov(model: Model, run: np.ndarray, dt: float, steps: int, k: int, seed: int, notes: list[str]):

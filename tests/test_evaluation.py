@@ -24,6 +24,17 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+class SettlesDown(LorenzField):
+    """Lorenz from half of the starts; the others sit at a fixed point: a model with a spurious attractor."""
+
+    name = "settles_down"
+
+    def rollout(self, context, t):
+        out = super().rollout(context, t)
+        out[:, 1::2] = out[:1, 1::2]
+        return out
+
+
 class BlowsUp(LorenzField):
     """Lorenz for a while, then infinity: a model whose free run leaves the finite numbers."""
 
@@ -46,7 +57,8 @@ def test_exact_model_scores_like_the_truth(exact):
     assert exact["vpt"]["0.5"]["censored"] == 3  # never diverges within the horizon
     assert exact["lyapunov"]["true"] == [0.906, 0.0, -14.572]
     assert exact["lyapunov"]["learned"][0] == pytest.approx(0.906, rel=0.15)
-    assert exact["zero_one"]["model"] > 0.8
+    assert exact["zero_one"]["model"] > 0.8 and len(exact["zero_one"]["model_per_run"]) == 3
+    assert exact["lyapunov"]["learned_positive_fraction"] == 1.0
     assert exact["distances"]["histogram"] < 0.2
     assert exact["distances"]["power_spectrum"] < 0.15  # finite-sample noise of 3 runs x 30 time units
     table = format_table(exact)
@@ -58,6 +70,13 @@ def test_wrong_model_scores_worse(exact):
     assert wrong["vpt"]["0.5"]["mean"] < exact["vpt"]["0.5"]["mean"]
     for key in ("histogram", "sliced_wasserstein", "power_spectrum"):
         assert wrong["distances"][key] > exact["distances"][key]
+
+
+def test_runs_that_settle_on_a_fixed_point_count_as_regular():
+    result = evaluate(SettlesDown(substeps=1), "lorenz", **{**SHORT, "n_tests": 4})
+    per_run = result["zero_one"]["model_per_run"]
+    assert per_run[1] == per_run[3] == 0.0 and per_run[0] > 0.8
+    assert sum("fixed point" in note for note in result["notes"]) == 2
 
 
 def test_blown_up_model_is_reported_not_raised():
