@@ -1,0 +1,75 @@
+"""Interrupting `dyncore train` for real: Ctrl-C (SIGINT) and kill -9 mid-run, then --resume.
+
+The resumed run must reproduce the uninterrupted run's loss history exactly (CPU, same seed).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import dyncore
+
+EPOCHS = "1500"
+ARGS = ["--epochs", EPOCHS, "--seed", "3", "--hparam", "hidden=32", "--option", "checkpoint_every=25"]
+
+
+def _train(folder: Path, out: str, resume: bool = False) -> subprocess.Popen:
+    """`dyncore train` with the recipe, or `--resume` exactly as the Ctrl-C message suggests."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DYNCORE_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "dyncore", "train", "node", "lorenz.npz", "-o", out, *(["--resume"] if resume else ARGS)],
+        cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+
+
+def _losses(run: Path) -> list[str]:
+    with open(run / "history.csv", newline="") as f:
+        return [row["loss"] for row in csv.DictReader(f)]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("interrupt")
+    dyncore.systems.create("lorenz").simulate(t=torch.linspace(0, 2, 200, dtype=torch.float64)).save(folder / "lorenz.npz")
+    full = _train(folder, "full")
+    _, err = full.communicate(timeout=300)
+    assert full.returncode == 0, err
+    return folder
+
+
+def _interrupt_when_checkpointed(process: subprocess.Popen, checkpoint: Path, sig: int) -> None:
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists():
+        assert process.poll() is None, "training finished before it could be interrupted"
+        assert time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.02)
+    time.sleep(0.05)
+    process.send_signal(sig)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
+def test_an_interrupted_run_resumes_to_the_same_loss_history(folder, sig):
+    name = f"part_{sig.name}"
+    process = _train(folder, name)
+    _interrupt_when_checkpointed(process, folder / name / "checkpoint.pt", sig)
+    _, err = process.communicate(timeout=120)
+    if sig == signal.SIGINT:
+        assert process.returncode == 130, err
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and "--resume" in lines[0] and "Traceback" not in err, err
+        assert len(_losses(folder / name)) < int(EPOCHS)
+    else:
+        assert process.returncode == -signal.SIGKILL
+    resumed = _train(folder, name, resume=True)
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    assert _losses(folder / name) == _losses(folder / "full")
