@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dyncore.errors import ConfigError, UnknownNameError
-from dyncore_models.tableaus import Tableau, stage_input
+from dyncore_models.tableaus import Tableau
 
 aten = torch.ops.aten
 #: A matrix side at most this wide counts as skinny (the state dimension, not a hidden width).
@@ -108,10 +108,13 @@ class Workspace:
         self._buffers: dict[Any, torch.Tensor] = {}
         self.generation = 0
 
-    def buffer(self, key: Any, rows: int, cols: int, like: torch.Tensor) -> torch.Tensor:
+    def buffer(self, key: Any, rows: int, cols: int, like: torch.Tensor, last_column: float | None = None) -> torch.Tensor:
+        """A ``(rows, cols)`` buffer like ``like``, kept under ``key``; ``last_column`` is written once, at creation."""
         buf = self._buffers.get(key)
         if buf is None or buf.shape != (rows, cols) or buf.dtype != like.dtype or buf.device != like.device:
             buf = torch.empty(rows, cols, dtype=like.dtype, device=like.device)
+            if last_column is not None:
+                buf[:, -1] = last_column
             self._buffers[key] = buf
         return buf
 
@@ -119,6 +122,23 @@ class Workspace:
 def linear(a: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``a @ w.T + b`` for a skinny output (``w`` has few rows): ``(w @ a.T).T`` is several times faster."""
     return torch.mm(w, a.t()).t() + b
+
+
+def lincomb(terms: list[tuple[float, torch.Tensor | None]]) -> torch.Tensor | None:
+    """``sum c * x`` over the terms with nonzero ``c`` and a tensor ``x`` (None when there are none).
+
+    Starts from a unit-coefficient term and adds the others with ``torch.add(..., alpha=c)``: one
+    operation per term, and no Python float turned into a tensor (that costs a conversion each).
+    """
+    live = sorted(((c, x) for c, x in terms if c != 0.0 and x is not None), key=lambda cx: cx[0] != 1.0)
+    if not live:
+        return None
+    c, acc = live[0]
+    if c != 1.0:
+        acc = acc * c
+    for c, x in live[1:]:
+        acc = torch.add(acc, x, alpha=c)
+    return acc
 
 
 class FusedMLPStep(torch.autograd.Function):
@@ -139,14 +159,13 @@ class FusedMLPStep(torch.autograd.Function):
         # its weight and bias gradients in one product backward.
         augment = weights[0].shape[1] <= SKINNY
         first = torch.cat([weights[0], biases[0][:, None]], dim=1) if augment else None
-        ks: list[torch.Tensor] = []
+        hks: list[torch.Tensor] = []  # h * k_j
         stages = []  # per stage: (layer inputs a_0 .. a_last, pre-activations or None)
         for i in range(tableau.stages):
-            a = stage_input(y, h, tableau.a[i], ks)
+            a = lincomb([(1.0, y), *zip(tableau.a[i], hks)])
             if augment:
-                a_aug = ws.buffer(("y", i), rows, dim + 1, y)
+                a_aug = ws.buffer(("y", i), rows, dim + 1, y, last_column=1.0)
                 a_aug[:, :dim].copy_(a)
-                a_aug[:, dim].fill_(1.0)
                 a = a_aug
             inputs, pre = [a], []
             for j, (w, b) in enumerate(zip(weights, biases)):
@@ -161,13 +180,13 @@ class FusedMLPStep(torch.autograd.Function):
                 a = act.into(z, ws.buffer(("a", i, j), rows, w.shape[0], y) if act.needs_input else z)
                 pre.append(z if act.needs_input else None)
                 inputs.append(a)
-            ks.append(a)
+            hks.append(h * a)
             stages.append((inputs, pre))
         ws.generation += 1
         ctx.generation, ctx.ws, ctx.augment = ws.generation, ws, augment
         ctx.save_for_backward(h, *params)
         ctx.stages, ctx.tableau, ctx.act = stages, tableau, act
-        return stage_input(y, h, tableau.b, ks)
+        return lincomb([(1.0, y), *zip(tableau.b, hks)])
 
     @staticmethod
     def backward(ctx, g):
@@ -184,16 +203,13 @@ class FusedMLPStep(torch.autograd.Function):
         grad_b: list[torch.Tensor | None] = [None] * n_layers
         grad_stage: list[torch.Tensor | None] = [None] * tableau.stages
         first_t = weights[0].t().contiguous() if weights[0].shape[1] <= SKINNY else None
+        hg = h * g
+        h_grad_stage: list[torch.Tensor | None] = [None] * tableau.stages  # h * dL/dy_m
         for i in reversed(range(tableau.stages)):
-            # dL/dk_i = h * (b_i dL/dy_out + sum_{m > i} a_mi dL/dy_m), dL/dy_m the gradient at stage m's input
-            acc = g * tableau.b[i] if tableau.b[i] != 0.0 else None
-            for m in range(i + 1, tableau.stages):
-                w_mi = tableau.a[m][i]
-                if w_mi != 0.0 and grad_stage[m] is not None:
-                    acc = grad_stage[m] * w_mi if acc is None else acc + grad_stage[m] * w_mi
-            if acc is None:
+            # dL/dk_i = b_i h dL/dy_out + sum_{m > i} a_mi h dL/dy_m, dL/dy_m the gradient at stage m's input
+            gz = lincomb([(tableau.b[i], hg), *((tableau.a[m][i], h_grad_stage[m]) for m in range(i + 1, tableau.stages))])
+            if gz is None:
                 continue
-            gz = h * acc
             inputs, pre = stages[i]
             for j in reversed(range(n_layers)):
                 w = weights[j]
@@ -206,16 +222,13 @@ class FusedMLPStep(torch.autograd.Function):
                 if j == 0:
                     if i > 0 or need_y:
                         grad_stage[i] = torch.mm(first_t, gz.t()).t() if first_t is not None else gz @ w
+                        if i > 0:
+                            h_grad_stage[i] = h * grad_stage[i]
                     break
                 ga = torch.mm(gz, w, out=ws.buffer(("g", j % 2), rows, w.shape[1], g))
                 act.backward_(ga, pre[j - 1], inputs[j])
                 gz = ga
-        grad_y = None
-        if need_y:
-            grad_y = g
-            for gs in grad_stage:
-                if gs is not None:
-                    grad_y = grad_y + gs
+        grad_y = lincomb([(1.0, g), *((1.0, gs) for gs in grad_stage)]) if need_y else None
         ctx.stages = None
         if ctx.augment and grad_w[0] is not None:
             grad_w[0], grad_b[0] = grad_w[0][:-1], grad_w[0][-1]
