@@ -326,7 +326,8 @@ def train(
             raise ConfigError("resume needs the run directory (out=...)")
         if hparams:
             raise ConfigError("hyperparameters are fixed by the run being resumed; drop --hparam or train anew with --force")
-        read_run_config(out)
+        if (out / CONFIG).exists() or not (out / CHECKPOINT).exists():
+            read_run_config(out)  # a run killed before its first save has only its checkpoint
         payload = read_checkpoint(out / CHECKPOINT)
         saved = payload["model"]
         if isinstance(model, str) and model != saved.get("model"):

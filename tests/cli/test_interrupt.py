@@ -18,8 +18,8 @@ import torch
 
 import dyncore
 
-EPOCHS = "1500"
-ARGS = ["--epochs", EPOCHS, "--seed", "3", "--hparam", "hidden=32", "--option", "checkpoint_every=25"]
+EPOCHS = "800"
+ARGS = ["--epochs", EPOCHS, "--seed", "3", "--hparam", "hidden=32", "--option", "checkpoint_every=10"]
 
 
 def _train(folder: Path, out: str, resume: bool = False) -> subprocess.Popen:
