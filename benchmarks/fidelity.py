@@ -109,7 +109,7 @@ def markdown(rows: list[dict[str, Any]], command: str, args: argparse.Namespace)
         lines.append(
             head + f" {row['final_loss']:.1e} | {vpt_cell('0.5')} | {vpt_cell('0.05')} | {learned} | {true} | "
             f"{fmt(z['model'], '.2f')} / {fmt(z['truth'], '.2f')} | {fmt(d['histogram'], '.2f')} | "
-            f"{fmt(d['sliced_wasserstein'], '.2f')} | {fmt(d['power_spectrum'], '.2f')} |"
+            f"{fmt(d['sliced_wasserstein'], '.3g')} | {fmt(d['power_spectrum'], '.2f')} |"
         )
         notes += [f"- {row['system']} / {row['model']}: {note}" for note in m["notes"]]
     lines += [

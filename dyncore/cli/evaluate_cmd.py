@@ -17,7 +17,7 @@ import click
 @click.option("--n-tests", type=int, default=20, show_default=True, help="Held-out starts drawn from the system.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of the held-out starts (the data default is 0).")
 @click.option("--horizon", type=float, default=None, help="Length of the VPT trajectories [10 Lyapunov times].")
-@click.option("--long-time", type=float, default=None, help="Length of the long free runs [100 Lyapunov times].")
+@click.option("--long-time", type=float, default=None, help="Length of the long free runs [100 Lyapunov times, else 4 reference spans].")
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Write the metrics as JSON.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON instead of a table.")
