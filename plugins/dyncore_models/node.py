@@ -61,7 +61,7 @@ class NeuralODE(Model):
         positive_int(self.name, "hidden", hp["hidden"])
         positive_int(self.name, "depth", hp["depth"])
         activation(hp["activation"])
-        self._dtype = dtype_of(self.name, hp["dtype"])
+        self._build_dtype = dtype_of(self.name, hp["dtype"])
         for key in ("solver", "rollout_solver"):
             if not isinstance(hp[key], str):
                 raise ConfigError(f"model 'node': {key} must be a solver name such as 'rk4', got {hp[key]!r}")
@@ -73,6 +73,11 @@ class NeuralODE(Model):
         self._workspaces: list[Workspace] = []
 
     # -- construction ----------------------------------------------------------------------
+    @property
+    def _dtype(self) -> torch.dtype:
+        """The dtype computations run in: the weights' (``.double()`` on a built model changes it)."""
+        return self.norm.mean.dtype if self.dim is not None else self._build_dtype
+
     @property
     def context_length(self) -> int:
         return 1
@@ -87,11 +92,11 @@ class NeuralODE(Model):
         hp = self.hparams
         self.dim = positive_int(self.name, "dim", dim)
         n_in = self.dim + (1 if hp["time_dependent"] else 0)
-        self.net = MLP(n_in, self.dim, hp["hidden"], hp["depth"], hp["activation"], self._dtype)
-        self.norm = Normalizer(self.dim, self._dtype)
+        self.net = MLP(n_in, self.dim, hp["hidden"], hp["depth"], hp["activation"], self._build_dtype)
+        self.norm = Normalizer(self.dim, self._build_dtype)
         # time_scale: normalised time per unit time; t_mean, t_scale: the time input of f(t, x)
         for key, value in (("time_scale", 1.0), ("t_mean", 0.0), ("t_scale", 1.0)):
-            self.register_buffer(key, torch.tensor(value, dtype=self._dtype))
+            self.register_buffer(key, torch.tensor(value, dtype=self._build_dtype))
         if trajectory is not None and hp["normalize"]:
             self._fit_normalization(trajectory)
 

@@ -54,8 +54,13 @@ class WindowRNN(Model):
             positive_int(self.name, key, hp[key])
         choice(self.name, "cell", hp["cell"], tuple(CELLS))
         choice(self.name, "nonlinearity", hp["nonlinearity"], ("relu", "tanh"))
-        self._dtype = dtype_of(self.name, hp["dtype"])
+        self._build_dtype = dtype_of(self.name, hp["dtype"])
         self.nfe = 0
+
+    @property
+    def _dtype(self) -> torch.dtype:
+        """The dtype computations run in: the weights' (``.double()`` on a built model changes it)."""
+        return self.norm.mean.dtype if self.dim is not None else self._build_dtype
 
     @property
     def context_length(self) -> int:
@@ -71,9 +76,9 @@ class WindowRNN(Model):
         hp = self.hparams
         self.dim = positive_int(self.name, "dim", dim)
         extra = {"nonlinearity": hp["nonlinearity"]} if hp["cell"] == "rnn" else {}
-        self.cell = CELLS[hp["cell"]](self.dim, hp["hidden"], hp["layers"], batch_first=True, dtype=self._dtype, **extra)
-        self.head = nn.Linear(hp["hidden"], self.dim, dtype=self._dtype)
-        self.norm = Normalizer(self.dim, self._dtype)
+        self.cell = CELLS[hp["cell"]](self.dim, hp["hidden"], hp["layers"], batch_first=True, dtype=self._build_dtype, **extra)
+        self.head = nn.Linear(hp["hidden"], self.dim, dtype=self._build_dtype)
+        self.norm = Normalizer(self.dim, self._build_dtype)
         self.register_buffer("dt", torch.tensor(0.0, dtype=torch.float64))  # 0: not trained on data yet
         if trajectory is not None:
             if hp["normalize"]:

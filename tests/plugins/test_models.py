@@ -213,3 +213,19 @@ def test_snapshot_rollout_in_numpy_matches_torch(act):
     with torch.no_grad():
         fast = m.quick_rollout(context, t)
     torch.testing.assert_close(fast, m.quick_rollout(context, t).detach(), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["node", "rnn"])
+def test_models_feed_the_lyapunov_metric_in_any_dtype(name):
+    """The metrics differentiate ``vector_field`` (NODE) or ``rollout`` (RNN), also after ``.double()``."""
+    from dyncore.metrics import lyapunov_spectrum
+
+    data = decaying_rotation()
+    m = dyncore.models.create(name, hidden=8)
+    torch.manual_seed(0)
+    m.prepare(data)
+    m.double()
+    k = m.context_length
+    x0 = torch.as_tensor(data.x[:k])[:, None].repeat(1, 3, 1) if name == "rnn" else torch.as_tensor(data.x[:3])
+    spectrum = lyapunov_spectrum(m, x0, dt=0.1, n_steps=20, n_transient=5)
+    assert np.all(np.isfinite(spectrum.exponents))
