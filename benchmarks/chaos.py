@@ -18,11 +18,11 @@ import warnings
 
 import numpy as np
 import torch
+from dyncore_chaos.zero_one import ZeroOneTest, correlation_k
 
 import dyncore
 from dyncore.metrics import lyapunov_spectrum, rk4_step, settle, starts_near
 from dyncore.testing.chaos import logistic_series
-from dyncore_chaos.zero_one import ZeroOneTest, correlation_k
 
 
 def naive_k(x: np.ndarray, c: np.ndarray, n_cut: int) -> np.ndarray:
