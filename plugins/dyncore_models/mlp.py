@@ -10,9 +10,9 @@ autograd through :func:`~dyncore_models.tableaus.rk_step`, which the tests check
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -105,18 +105,32 @@ class Workspace:
     """
 
     def __init__(self) -> None:
-        self._buffers: dict[Any, torch.Tensor] = {}
         self.generation = 0
+        self._key: tuple | None = None
+        self.inputs: list[torch.Tensor] = []  # per stage: the stage input (with a column of ones when augmented)
+        self.pre: list[list[torch.Tensor]] = []  # per stage, per hidden layer: pre-activation (post too when in place)
+        self.post: list[list[torch.Tensor]] = []  # per stage, per hidden layer: activation
+        self.grad: list[torch.Tensor] = []  # two hidden-width gradient buffers, used in turn
 
-    def buffer(self, key: Any, rows: int, cols: int, like: torch.Tensor, last_column: float | None = None) -> torch.Tensor:
-        """A ``(rows, cols)`` buffer like ``like``, kept under ``key``; ``last_column`` is written once, at creation."""
-        buf = self._buffers.get(key)
-        if buf is None or buf.shape != (rows, cols) or buf.dtype != like.dtype or buf.device != like.device:
-            buf = torch.empty(rows, cols, dtype=like.dtype, device=like.device)
-            if last_column is not None:
-                buf[:, -1] = last_column
-            self._buffers[key] = buf
-        return buf
+    def prepare(self, rows: int, dim: int, hidden: int, layers: int, stages: int, augment: bool, separate_post: bool, like: torch.Tensor) -> None:
+        """(Re)allocate the buffers unless the last call had the same shapes, dtype and device."""
+        key = (rows, dim, hidden, layers, stages, augment, separate_post, like.dtype, like.device)
+        if key == self._key:
+            return
+        self._key = key
+
+        def new(cols: int) -> torch.Tensor:
+            return torch.empty(rows, cols, dtype=like.dtype, device=like.device)
+
+        self.inputs = []
+        for _ in range(stages):
+            buf = new(dim + 1) if augment else new(dim)
+            if augment:
+                buf[:, -1] = 1.0
+            self.inputs.append(buf)
+        self.pre = [[new(hidden) for _ in range(layers)] for _ in range(stages)]
+        self.post = [[new(hidden) for _ in range(layers)] for _ in range(stages)] if separate_post else self.pre
+        self.grad = [new(hidden), new(hidden)]
 
 
 def linear(a: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -124,20 +138,36 @@ def linear(a: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.mm(w, a.t()).t() + b
 
 
-def lincomb(terms: list[tuple[float, torch.Tensor | None]]) -> torch.Tensor | None:
-    """``sum c * x`` over the terms with nonzero ``c`` and a tensor ``x`` (None when there are none).
+@dataclass(frozen=True)
+class _Plan:
+    """A tableau's linear combinations as index lists, every one starting from a unit coefficient.
 
-    Starts from a unit-coefficient term and adds the others with ``torch.add(..., alpha=c)``: one
-    operation per term, and no Python float turned into a tensor (that costs a conversion each).
+    Sums are then chains of ``torch.add(acc, x, alpha=c)``: one operation per term, and no Python
+    float turned into a tensor (each such conversion is an extra operation).
     """
-    live = sorted(((c, x) for c, x in terms if c != 0.0 and x is not None), key=lambda cx: cx[0] != 1.0)
-    if not live:
-        return None
-    c, acc = live[0]
-    if c != 1.0:
-        acc = acc * c
-    for c, x in live[1:]:
-        acc = torch.add(acc, x, alpha=c)
+
+    stage: tuple[tuple[tuple[int, float], ...], ...]  # stage i input = y + sum a_ij (h k_j)
+    out: tuple[tuple[int, float], ...]  # output = y + sum b_j (h k_j)
+    back: tuple[tuple[tuple[int, float], ...], ...]  # dL/dk_i = sum c (h g_m); m = -1: dL/dy_out, else stage m's input
+
+
+@functools.cache
+def _plan(tableau: Tableau) -> _Plan:
+    def live(pairs) -> tuple[tuple[int, float], ...]:
+        return tuple(sorted(((j, c) for j, c in pairs if c != 0.0), key=lambda jc: jc[1] != 1.0))
+
+    n = tableau.stages
+    back = tuple(live([(-1, tableau.b[i])] + [(m, tableau.a[m][i]) for m in range(i + 1, n)]) for i in range(n))
+    return _Plan(
+        stage=tuple(tuple((j, c) for j, c in enumerate(row) if c != 0.0) for row in tableau.a),
+        out=tuple((j, c) for j, c in enumerate(tableau.b) if c != 0.0),
+        back=back,
+    )
+
+
+def _chain(acc: torch.Tensor, terms: tuple[tuple[int, float], ...], xs: list[torch.Tensor]) -> torch.Tensor:
+    for j, c in terms:
+        acc = torch.add(acc, xs[j], alpha=c)
     return acc
 
 
@@ -145,97 +175,103 @@ class FusedMLPStep(torch.autograd.Function):
     """``y + h * sum_i b_i k_i`` for an explicit tableau whose stages evaluate an autonomous MLP.
 
     Call as ``FusedMLPStep.apply(y, h, tableau, activation_name, workspace, *mlp.flat_params())``
-    with ``y`` of shape ``(batch, dim)`` and ``h`` broadcastable to ``(batch, 1)``. Gradients flow to
-    ``y`` (when it requires them) and to every weight and bias; ``h`` is data.
+    with ``y`` of shape ``(batch, dim)`` and ``h`` of shape ``(batch, 1)``. Gradients flow to ``y``
+    (when it requires them) and to every weight and bias; ``h`` is data.
     """
 
     @staticmethod
     def forward(ctx, y, h, tableau: Tableau, act_name: str, ws: Workspace, *params):
         act = ACTIVATIONS[act_name]
+        plan = _plan(tableau)
         weights, biases = params[0::2], params[1::2]
-        last = len(weights) - 1
+        hidden_layers = len(weights) - 1
+        w_out, b_out = weights[-1], biases[-1]
         rows, dim = y.shape
-        # A skinny first layer takes the bias as a column of ones: one plain product forward, and
+        # A skinny first layer takes its bias as a column of ones: one plain product forward, and
         # its weight and bias gradients in one product backward.
-        augment = weights[0].shape[1] <= SKINNY
-        first = torch.cat([weights[0], biases[0][:, None]], dim=1) if augment else None
+        augment = dim <= SKINNY
+        first = torch.cat([weights[0], biases[0][:, None]], dim=1).t() if augment else weights[0].t()
+        ws.prepare(rows, dim, weights[0].shape[0], hidden_layers, tableau.stages, augment, act.needs_input, y)
+        skinny_out = w_out.shape[0] <= SKINNY
         hks: list[torch.Tensor] = []  # h * k_j
-        stages = []  # per stage: (layer inputs a_0 .. a_last, pre-activations or None)
         for i in range(tableau.stages):
-            a = lincomb([(1.0, y), *zip(tableau.a[i], hks)])
+            a = _chain(y, plan.stage[i], hks)
             if augment:
-                a_aug = ws.buffer(("y", i), rows, dim + 1, y, last_column=1.0)
-                a_aug[:, :dim].copy_(a)
-                a = a_aug
-            inputs, pre = [a], []
-            for j, (w, b) in enumerate(zip(weights, biases)):
-                if j == last:
-                    a = linear(a, w, b) if w.shape[0] <= SKINNY else torch.addmm(b, a, w.t())
-                    break
-                z = ws.buffer(("z", i, j), rows, w.shape[0], y)
-                if j == 0 and augment:
-                    torch.mm(a, first.t(), out=z)
+                ws.inputs[i][:, :dim].copy_(a)
+            else:
+                ws.inputs[i].copy_(a)
+            a = ws.inputs[i]
+            pre, post = ws.pre[i], ws.post[i]
+            for j in range(hidden_layers):
+                if j == 0:
+                    torch.mm(a, first, out=pre[0]) if augment else torch.addmm(biases[0], a, first, out=pre[0])
                 else:
-                    torch.addmm(b, a, w.t(), out=z)
-                a = act.into(z, ws.buffer(("a", i, j), rows, w.shape[0], y) if act.needs_input else z)
-                pre.append(z if act.needs_input else None)
-                inputs.append(a)
-            hks.append(h * a)
-            stages.append((inputs, pre))
+                    torch.addmm(biases[j], a, weights[j].t(), out=pre[j])
+                a = act.into(pre[j], post[j])
+            k = linear(a, w_out, b_out) if skinny_out else torch.addmm(b_out, a, w_out.t())
+            hks.append(h * k)
         ws.generation += 1
         ctx.generation, ctx.ws, ctx.augment = ws.generation, ws, augment
         ctx.save_for_backward(h, *params)
-        ctx.stages, ctx.tableau, ctx.act = stages, tableau, act
-        return lincomb([(1.0, y), *zip(tableau.b, hks)])
+        ctx.tableau, ctx.act = tableau, act
+        return _chain(y, plan.out, hks)
 
     @staticmethod
     def backward(ctx, g):
-        if ctx.ws.generation != ctx.generation:
+        ws = ctx.ws
+        if ws.generation != ctx.generation:
             raise RuntimeError("a fused NODE step's buffers were reused before its backward; call backward() before the next loss")
         h, *params = ctx.saved_tensors
         weights = params[0::2]
-        tableau, act, stages, ws = ctx.tableau, ctx.act, ctx.stages, ctx.ws
+        tableau, act, augment = ctx.tableau, ctx.act, ctx.augment
+        plan = _plan(tableau)
         need_y = ctx.needs_input_grad[0]
-        n_layers = len(weights)
-        rows = g.shape[0]
-        # weight gradients accumulate in the cheap layout: W.grad, or W.grad transposed (see _transposed)
-        grad_w: list[torch.Tensor | None] = [None] * n_layers
-        grad_b: list[torch.Tensor | None] = [None] * n_layers
-        grad_stage: list[torch.Tensor | None] = [None] * tableau.stages
-        first_t = weights[0].t().contiguous() if weights[0].shape[1] <= SKINNY else None
+        last = len(weights) - 1
+        # weight gradients accumulate in the cheap layout: W.grad, or its transpose (see _transposed)
+        grad_w: list[torch.Tensor | None] = [None] * (last + 1)
+        grad_b: list[torch.Tensor | None] = [None] * (last + 1)
+        grad_stage: list[torch.Tensor | None] = [None] * tableau.stages  # dL/d(stage input)
+        h_grad = [torch.empty(0)] * tableau.stages  # h * dL/d(stage input)
         hg = h * g
-        h_grad_stage: list[torch.Tensor | None] = [None] * tableau.stages  # h * dL/dy_m
+        first_t = weights[0].t().contiguous() if weights[0].shape[1] <= SKINNY else None
+        flipped = [_transposed(w) for w in weights]
         for i in reversed(range(tableau.stages)):
-            # dL/dk_i = b_i h dL/dy_out + sum_{m > i} a_mi h dL/dy_m, dL/dy_m the gradient at stage m's input
-            gz = lincomb([(tableau.b[i], hg), *((tableau.a[m][i], h_grad_stage[m]) for m in range(i + 1, tableau.stages))])
-            if gz is None:
+            terms = plan.back[i]
+            if not terms:  # this stage does not influence the output
                 continue
-            inputs, pre = stages[i]
-            for j in reversed(range(n_layers)):
-                w = weights[j]
-                if j == 0 and ctx.augment:  # [dW | db]^T in one product, thanks to the ones column
-                    grad_w[0] = _mm_into(grad_w[0], inputs[0].t(), gz)
+            (m, c), rest = terms[0], terms[1:]
+            gz = hg if m < 0 else h_grad[m]
+            gz = gz if c == 1.0 else gz * c
+            for m, c in rest:
+                gz = torch.add(gz, hg if m < 0 else h_grad[m], alpha=c)
+            pre, post = ws.pre[i], ws.post[i]
+            for j in range(last, -1, -1):
+                a_in = ws.inputs[i] if j == 0 else post[j - 1]
+                if j == 0 and augment:  # [dW | db]^T in one product, thanks to the ones column
+                    grad_w[0] = _mm_into(grad_w[0], a_in.t(), gz)
                 else:
-                    left, right = (inputs[j].t(), gz) if _transposed(w) else (gz.t(), inputs[j])
-                    grad_w[j] = _mm_into(grad_w[j], left, right)
+                    grad_w[j] = _mm_into(grad_w[j], a_in.t(), gz) if flipped[j] else _mm_into(grad_w[j], gz.t(), a_in)
                     grad_b[j] = gz.sum(0) if grad_b[j] is None else grad_b[j].add_(gz.sum(0))
                 if j == 0:
                     if i > 0 or need_y:
-                        grad_stage[i] = torch.mm(first_t, gz.t()).t() if first_t is not None else gz @ w
-                        if i > 0:
-                            h_grad_stage[i] = h * grad_stage[i]
+                        grad_stage[i] = torch.mm(first_t, gz.t()).t() if first_t is not None else gz @ weights[0]
+                        h_grad[i] = h * grad_stage[i]
                     break
-                ga = torch.mm(gz, w, out=ws.buffer(("g", j % 2), rows, w.shape[1], g))
-                act.backward_(ga, pre[j - 1], inputs[j])
+                ga = torch.mm(gz, weights[j], out=ws.grad[j % 2])
+                act.backward_(ga, pre[j - 1], post[j - 1])
                 gz = ga
-        grad_y = lincomb([(1.0, g), *((1.0, gs) for gs in grad_stage)]) if need_y else None
-        ctx.stages = None
-        if ctx.augment and grad_w[0] is not None:
+        grad_y = None
+        if need_y:
+            grad_y = g
+            for gs in grad_stage:
+                if gs is not None:
+                    grad_y = grad_y + gs
+        if augment and grad_w[0] is not None:
             grad_w[0], grad_b[0] = grad_w[0][:-1], grad_w[0][-1]
         grads: list[torch.Tensor | None] = []
-        for j in range(n_layers):
+        for j in range(last + 1):
             gw = grad_w[j]
-            if gw is not None and (_transposed(weights[j]) or (j == 0 and ctx.augment)):
+            if gw is not None and (flipped[j] or (j == 0 and augment)):
                 gw = gw.t().contiguous()
             grads += [gw, grad_b[j]]
         return (grad_y, None, None, None, None, *grads)
