@@ -17,6 +17,7 @@ one, as a NODE does) or plain arrays, so an RNN and a NODE are measured by the s
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -201,6 +202,10 @@ def lyapunov_spectrum(
     """
     x = torch.as_tensor(np.asarray(x0) if not torch.is_tensor(x0) else x0).to(torch.float64)
     if isinstance(dynamics, Model):
+        if dynamics.device.type != "cpu":
+            # A sequential loop over tiny tensors runs best on the CPU, and cuDNN's RNN has no
+            # forward-mode derivative: measure a CPU copy of a model trained on a GPU.
+            dynamics = copy.deepcopy(dynamics).cpu()
         x = x.to(device=dynamics.device, dtype=model_dtype(dynamics))
         if not callable(getattr(dynamics, "vector_field", None)):
             if x.dim() != 3 or x.shape[0] != dynamics.context_length:
