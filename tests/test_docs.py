@@ -54,3 +54,16 @@ def test_every_public_name_resolves(name):
 def test_readme_quick_start_names_the_test_command():
     readme = (REPO / "README.md").read_text()
     assert "python -m pytest" in readme and "dyncore demo" in readme
+
+
+def _all_checks() -> list[str]:
+    import importlib
+
+    from dyncore.testing import _CHECK_MODULES
+
+    return [f"{key}:{check.__name__}" for key, module in _CHECK_MODULES.items() for check in importlib.import_module(module).CHECKS]
+
+
+@pytest.mark.parametrize("check", _all_checks())
+def test_every_conformance_check_is_documented(check):
+    assert f"`{check.split(':')[1]}`" in (DOCS / "writing-plugins.md").read_text()
