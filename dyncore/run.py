@@ -51,6 +51,39 @@ def write_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     return Path(path)
 
 
+def load_tensors(path: Path, fix: str) -> Any:
+    """``torch.load(path, weights_only=True)``: tensors and plain containers only, so no code can run.
+
+    Raises:
+        CheckpointError: one line saying whether the file carries a pickled object (refused) or is corrupt.
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for corrupt or unsafe files
+        text = str(exc)
+        if "GLOBAL" in text:  # the unpickler met a reference to a Python object: "... GLOBAL posix.system ..."
+            name = text.split("GLOBAL", 1)[1].split()[0]
+            raise CheckpointError(
+                f"{path} carries a pickled Python object ({name}), which could run code on load; dyncore refuses it: {fix}"
+            ) from None
+        raise CheckpointError(f"{path} is corrupt or not a torch file ({type(exc).__name__}); {fix}") from None
+
+
+def state_mismatch(model: Model, state: Any) -> str:
+    """How ``state`` differs from ``model.state_dict()`` (names and shapes), or ``""`` if it fits."""
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        return "not a state_dict of tensors"
+    expected = model.state_dict()
+    missing, unexpected = sorted(expected.keys() - state.keys()), sorted(state.keys() - expected.keys())
+    if missing or unexpected:
+        parts = ([f"missing {', '.join(missing[:3])}"] if missing else []) + ([f"unexpected {', '.join(unexpected[:3])}"] if unexpected else [])
+        return "; ".join(parts)
+    for name, tensor in expected.items():
+        if tuple(state[name].shape) != tuple(tensor.shape):
+            return f"{name} has shape {tuple(state[name].shape)}, the model needs {tuple(tensor.shape)}"
+    return ""
+
+
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a checkpoint with ``weights_only=True`` (no code runs) and check that it is dyncore's.
 
@@ -60,11 +93,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}; train without --resume (add --force to replace the run)")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for corrupt or unsafe files
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path} is corrupt or not a dyncore checkpoint ({reason[:160]}); train again with --force") from None
+    payload = load_tensors(path, "train again with --force")
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not a dyncore checkpoint (foreign file); train again with --force")
     if payload.get("version") != CHECKPOINT_VERSION:
@@ -73,6 +102,10 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     if missing:
         raise CheckpointError(f"{path} is an incomplete checkpoint (no {', '.join(missing)}); train again with --force")
     return payload
+
+
+#: Checkpoint period of a run saved to a directory, unless the trainer options set one.
+DEFAULT_CHECKPOINT_EVERY = 100
 
 
 # -- the run -------------------------------------------------------------------------------------
@@ -142,12 +175,14 @@ class Run:
             raise CheckpointError(f"{path / CONFIG} has an unusable model config ({exc}); train again with --force") from None
         if not (path / WEIGHTS).is_file():
             raise CheckpointError(f"{path} has no {WEIGHTS}; the run never finished an epoch: train again with --force")
-        try:
-            state = torch.load(path / WEIGHTS, map_location="cpu", weights_only=True)
-            model.load_state_dict(state)
-        except Exception as exc:
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise CheckpointError(f"{path / WEIGHTS} is corrupt or does not match the model in {CONFIG} ({reason[:160]})") from None
+        state = load_tensors(path / WEIGHTS, "train again with --force")
+        mismatch = state_mismatch(model, state)
+        if mismatch:
+            raise CheckpointError(
+                f"{path / WEIGHTS} does not match the model in {CONFIG} ({mismatch}): it comes from another model or "
+                "dimension; train again with --force"
+            )
+        model.load_state_dict(state)
         model.to(_device(device))
         history = History()
         if (path / HISTORY).is_file():
@@ -324,12 +359,16 @@ def train(
     if resume:
         if out is None:
             raise ConfigError("resume needs the run directory (out=...)")
-        if hparams:
-            raise ConfigError("hyperparameters are fixed by the run being resumed; drop --hparam or train anew with --force")
         if (out / CONFIG).exists() or not (out / CHECKPOINT).exists():
             read_run_config(out)  # a run killed before its first save has only its checkpoint
         payload = read_checkpoint(out / CHECKPOINT)
         saved = payload["model"]
+        changed = sorted(k for k, v in (hparams or {}).items() if saved.get("hparams", {}).get(k) != v)
+        if changed:
+            raise ConfigError(
+                f"hyperparameters are fixed by the run being resumed ({', '.join(changed)} differ); "
+                "drop them or train anew with --force"
+            )
         if isinstance(model, str) and model != saved.get("model"):
             raise ConfigError(f"the run in {out} trained model {saved.get('model')!r}, not {model!r}; resume with the same model")
         model = dyncore.models.get(saved["model"]).from_config(saved)
@@ -347,6 +386,8 @@ def train(
         cls = dyncore.trainers.get(trainer)
         if out is not None and "checkpoint_path" in cls.default_options:
             options["checkpoint_path"] = str(out / CHECKPOINT)
+            if "checkpoint_every" not in options:  # so that a kill -9 loses at most this many epochs
+                options["checkpoint_every"] = DEFAULT_CHECKPOINT_EVERY
         trainer = cls(**options)
     if payload is not None and "checkpoint_path" not in trainer.default_options:
         raise ConfigError(f"trainer {trainer.name!r} cannot resume from a checkpoint; train anew with --force")

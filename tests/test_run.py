@@ -179,3 +179,16 @@ def test_predict_defaults_to_the_training_start_and_grid(tmp_path, data):
         run.predict(t_end=2.0, dt=0.05)
     from_data = run.predict(data=decaying_rotation(n=20))
     assert from_data.n == 20 and from_data.meta["start"] == "trajectory"
+
+
+def test_resume_accepts_the_same_hyperparameters_and_refuses_changed_ones(tmp_path, data):
+    dyncore.train("node", data, out=tmp_path / "run", epochs=3, hparams={"hidden": 16})
+    resumed = dyncore.train("node", data, out=tmp_path / "run", resume=True, epochs=4, hparams={"hidden": 16})
+    assert len(resumed.history) == 4
+    with pytest.raises(ConfigError, match=r"fixed by the run being resumed \(hidden differ\)"):
+        dyncore.train("node", data, out=tmp_path / "run", resume=True, epochs=5, hparams={"hidden": 32})
+
+
+def test_a_saved_run_checkpoints_periodically_by_default(tmp_path, data):
+    run = dyncore.train("node", data, out=tmp_path / "run", epochs=2, hparams={"hidden": 8})
+    assert run.config["trainer"]["options"]["checkpoint_every"] == 100

@@ -22,11 +22,11 @@ EPOCHS = "800"
 ARGS = ["--epochs", EPOCHS, "--seed", "3", "--hparam", "hidden=32", "--option", "checkpoint_every=10"]
 
 
-def _train(folder: Path, out: str, resume: bool = False) -> subprocess.Popen:
-    """`dyncore train` with the recipe, or `--resume` exactly as the Ctrl-C message suggests."""
+def _train(folder: Path, out: str, *extra: str, recipe: bool = True) -> subprocess.Popen:
+    """`dyncore train` with the recipe (or, ``recipe=False``, bare as the Ctrl-C message suggests) plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DYNCORE_")}
     return subprocess.Popen(
-        [sys.executable, "-m", "dyncore", "train", "node", "lorenz.npz", "-o", out, *(["--resume"] if resume else ARGS)],
+        [sys.executable, "-m", "dyncore", "train", "node", "lorenz.npz", "-o", out, *(ARGS if recipe else []), *extra],
         cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
 
@@ -69,7 +69,8 @@ def test_an_interrupted_run_resumes_to_the_same_loss_history(folder, sig):
         assert len(_losses(folder / name)) < int(EPOCHS)
     else:
         assert process.returncode == -signal.SIGKILL
-    resumed = _train(folder, name, resume=True)
+    # after Ctrl-C resume as the message says; after kill -9 repeat the whole command with --resume
+    resumed = _train(folder, name, "--resume", recipe=sig == signal.SIGKILL)
     _, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err
     assert _losses(folder / name) == _losses(folder / "full")
