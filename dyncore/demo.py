@@ -375,7 +375,7 @@ def evaluation_step(demo: Demo) -> Section:
         distances = r.get("distances", {})
         rows.append([name.replace("_", " "), vpt.get("mean"), vpt.get("lyapunov_times"), learned, true,
                      k.get("model"), k.get("truth"), distances.get("sliced_wasserstein"), distances.get("power_spectrum")])
-    notes = sorted({note for r in results.values() for note in r.get("notes", [])})
+    notes = [f"{name.replace('_', ' ')}: {note}" for name, r in results.items() for note in r.get("notes", [])]
     return Section(
         "Did they learn the system? The same metrics for all four models",
         text=(
@@ -384,7 +384,7 @@ def evaluation_step(demo: Demo) -> Section:
             "term: the largest Lyapunov exponent of the learned model, the 0-1 test K on a long free run (K ≈ 1: the "
             "model is chaotic, K ≈ 0: it settled on a fixed point or a cycle), and distances between the invariant "
             "measures and power spectra of long free runs and of the truth (0 is perfect)."
-            + ("\n\nNotes: " + " ".join(notes) if notes else "")
+            + "".join(f"\n\nNote, {note}" for note in notes)
         ),
         tables=[Table(["run", "VPT", "VPT (Lyapunov times)", "λ1 learned", "λ1 true", "K model", "K truth",
                        "measure distance", "spectrum distance"], rows)],

@@ -143,7 +143,7 @@ def prediction_vs_data(data: Trajectory, prediction: Trajectory, title: str | No
     grid = fig.add_gridspec(min(dim, 3), 2, width_ratios=(1.1, 1.4))
     if dim in (2, 3):
         ax = fig.add_subplot(grid[:, 0], projection="3d" if dim == 3 else None)
-        ax.scatter(*xd.T, s=4, color=DATA_COLOR, label="data", **({"depthshade": False} if dim == 3 else {}))
+        ax.scatter(*xd.T, s=3, alpha=0.5, color=DATA_COLOR, label="data", **({"depthshade": False} if dim == 3 else {}))
         lines = _time_colored_line(ax, prediction.t, xp)
         if dim == 3:
             _set_limits_3d(ax, xd, xp)
@@ -302,10 +302,17 @@ def space_time(truth: Trajectory, prediction: Trajectory | None = None, title: s
     """Space-time heat maps of a 1-D field (e.g. Kuramoto–Sivashinsky): truth, and prediction and error if given."""
     u = _first_member(truth.x)
     panels = [("truth", u, "RdBu_r")]
+    note = ""
     if prediction is not None:
         up = _first_member(prediction.x)
         n = min(len(u), len(up))
-        panels += [("prediction", up[:n], "RdBu_r"), ("error", up[:n] - u[:n], "PuOr_r")]
+        up = up[:n].astype(float, copy=True)
+        escaped = np.abs(up).max(axis=1) > 2 * np.abs(u).max()
+        if escaped.any():  # blank out a blown-up prediction instead of saturating the colours
+            first = int(np.argmax(escaped))
+            up[first:] = np.nan
+            note = f"\n(the prediction leaves the data's range at t = {truth.t[first]:.4g}; blank after)"
+        panels += [("prediction", up, "RdBu_r"), ("error", up - u[:n], "PuOr_r")]
     length = length or truth.meta.get("params", {}).get("L") or u.shape[1]
     vmax = np.abs(u).max()
     fig = _figure(12, 3.0 * len(panels))
@@ -313,14 +320,14 @@ def space_time(truth: Trajectory, prediction: Trajectory | None = None, title: s
         ax = fig.add_subplot(len(panels), 1, i + 1)
         t = truth.t[: len(field)]
         image = ax.imshow(
-            field.T, aspect="auto", origin="lower", cmap=cmap, vmin=-vmax, vmax=vmax,
+            np.ma.masked_invalid(field.T), aspect="auto", origin="lower", cmap=cmap, vmin=-vmax, vmax=vmax,
             extent=(t[0], t[-1], 0, float(length)), interpolation="nearest",
         )
         fig.colorbar(image, ax=ax, label="u")
         ax.set_ylabel(f"{label}\nx")
         if i == len(panels) - 1:
             ax.set_xlabel("t")
-    fig.suptitle(title or "space-time")
+    fig.suptitle((title or "space-time") + note)
     return fig
 
 
@@ -349,7 +356,8 @@ def lyapunov_spectra(spectra: Mapping[str, Sequence[float]], true: Sequence[floa
     width = 0.8 / len(labels)
     for i, (label, v) in enumerate(zip(labels, values)):
         color = TRUTH_COLOR if (true is not None and i == 0) else MODEL_COLORS[(i - (true is not None)) % len(MODEL_COLORS)]
-        ax.bar(np.arange(len(v)) + (i - (len(labels) - 1) / 2) * width, v, width, label=label, color=color)
+        bars = ax.bar(np.arange(len(v)) + (i - (len(labels) - 1) / 2) * width, v, width, label=label, color=color)
+        ax.bar_label(bars, fmt="%.3g", fontsize=7, padding=2)
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xticks(range(k), [f"λ{i + 1}" for i in range(k)])
     ax.set_ylabel("exponent (1/time)")
