@@ -53,3 +53,15 @@ class FakeSite:
 @pytest.fixture
 def fake_site(tmp_path: Path) -> FakeSite:
     return FakeSite(tmp_path / "site")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_thread():
+    """Tests run tiny tensors, which gain nothing from intra-op threads; on a loaded 2-core machine two
+    threads oversubscribe the cores and run several times slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

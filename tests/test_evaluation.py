@@ -7,7 +7,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 from exact_models import LorenzField
 
 import dyncore
@@ -15,13 +14,6 @@ from dyncore.evaluation import evaluate, format_table
 
 SHORT = {"n_tests": 3, "horizon": 2.0, "long_time": 30.0, "transient": 10.0, "lyapunov_steps": 300, "dt": 0.02}
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 class SettlesDown(LorenzField):

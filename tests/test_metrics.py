@@ -27,14 +27,6 @@ from dyncore.trajectory import Trajectory
 HENON = (0.41922, -1.62319)  # Hénon map a = 1.4, b = 0.3; the exponents sum to ln 0.3
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors gain nothing from intra-op threads, and on a loaded 2-core machine two threads run 4x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def lorenz():

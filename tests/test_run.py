@@ -19,13 +19,6 @@ from dyncore.trajectory import Trajectory
 SMALL = {"hidden": 16}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture
 def data():

@@ -14,14 +14,6 @@ from dyncore.run import CHECKPOINT, CONFIG, Run
 from dyncore.testing.models import decaying_rotation
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture
 def data(tmp_path):
     return str(decaying_rotation(n=40).save(tmp_path / "data.npz"))

@@ -15,15 +15,6 @@ from dyncore.testing.models import decaying_rotation
 from dyncore.trajectory import Trajectory
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors gain nothing from intra-op threads, and a loaded 2-core machine runs two much slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def node(**hparams):
     return dyncore.models.create("node", **hparams)
 

@@ -19,14 +19,6 @@ from dyncore.testing import parametrize_with_checks
 from dyncore.testing.trainers import LinearStepModel, rotation_data
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def trainer(name="full_batch", **options):
     return dyncore.trainers.create(name, **{"progress": False, **options})
 
