@@ -18,8 +18,10 @@ from dyncore.system import System
 
 #: Largest error of a default solve on the coarse grid of :func:`check_matches_exact_solution`.
 EXACT_TOLERANCE = 5e-2
-#: Allowed distance between measured and declared order for constant steps.
-ORDER_TOLERANCE = 0.5
+#: Allowed distance between measured and declared order for constant steps. Fifth-order pairs with
+#: small leading error constants are still pre-asymptotic at the finest step float64 resolves here
+#: (dopri5 5.43, tsit5 5.56; tsit5 shows 5.56 in 40-digit arithmetic too, then 5.34, 5.17 at h/2, h/4).
+ORDER_TOLERANCE = 0.6
 #: Errors outside this band are not used to measure an order (round-off below, pre-asymptotic above).
 ERROR_BAND = (1e-13, 1e-2)
 

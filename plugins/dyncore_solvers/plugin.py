@@ -6,6 +6,7 @@ import dyncore
 
 _TORCHDIFFEQ = {
     "dopri5": ("Dopri5", "Dormand-Prince 5(4), adaptive, differentiable (torchdiffeq)"),
+    "tsit5": ("Tsit5", "Tsitouras 5(4), adaptive, differentiable (torchdiffeq internals)"),
     "dopri8": ("Dopri8", "Dormand-Prince 8, adaptive, differentiable (torchdiffeq)"),
     "bosh3": ("Bosh3", "Bogacki-Shampine 3(2), adaptive, differentiable (torchdiffeq)"),
     "rk4": ("RK4", "fixed-step RK4, 3/8 rule, differentiable (torchdiffeq)"),

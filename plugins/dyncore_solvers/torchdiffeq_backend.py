@@ -6,7 +6,8 @@ budget ``max_steps``, and ``step_size`` to switch error control off and take con
 ``step_size`` too (``None``: one step per output interval, the way a Neural ODE is trained).
 The ``*_adjoint`` variants backpropagate with the adjoint method (memory constant in the number
 of steps; gradients reach ``x0`` and, when ``f`` is a ``torch.nn.Module``, its parameters).
-torchdiffeq 0.2.5 has no Tsit5, so none is registered.
+``tsit5`` is not a torchdiffeq method: :mod:`dyncore_solvers.tsit5` builds it on torchdiffeq's
+internal Runge-Kutta classes and adds it to torchdiffeq's method table when a solver is made.
 
 Speed: every step costs several Python-level torch calls (~10-30 us each), so on a tiny state such
 as Lorenz (3 numbers) torchdiffeq is tens of times slower than SciPy with a numpy field. Use these
@@ -107,6 +108,22 @@ class Dopri5(_Adaptive):
     name, method, order = "dopri5", "dopri5", 5
 
 
+class Tsit5(_Adaptive):
+    """Tsitouras 5(4), adaptive, order 5: dopri5's order and cost per step, a smaller error constant.
+
+    Built on torchdiffeq's internals (see :mod:`dyncore_solvers.tsit5`); making one adds the method
+    to torchdiffeq's table, or raises SolverError if this torchdiffeq's internals differ.
+    """
+
+    name, method, order = "tsit5", "dyncore_tsit5", 5
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        from dyncore_solvers.tsit5 import register_method
+
+        register_method(self.method)
+
+
 class Dopri8(_Adaptive):
     """Dormand-Prince 8(5,3), adaptive, order 8 (torchdiffeq)."""
 
@@ -141,6 +158,12 @@ class Dopri5Adjoint(Dopri5):
     """Dopri5 with adjoint backpropagation: memory independent of the number of steps."""
 
     name, adjoint = "dopri5_adjoint", True
+
+
+class Tsit5Adjoint(Tsit5):
+    """Tsit5 with adjoint backpropagation."""
+
+    name, adjoint = "tsit5_adjoint", True
 
 
 class Dopri8Adjoint(Dopri8):

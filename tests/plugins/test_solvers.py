@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pytest
 import torch
 
@@ -10,7 +13,7 @@ from dyncore.errors import ConfigError, SolverError
 from dyncore.testing import parametrize_with_checks
 from dyncore.testing.solvers import LogisticProblem
 
-TORCHDIFFEQ = ["dopri5", "dopri8", "bosh3", "rk4", "midpoint", "euler"]
+TORCHDIFFEQ = ["dopri5", "tsit5", "dopri8", "bosh3", "rk4", "midpoint", "euler"]
 SCIPY = ["rk45", "dop853", "radau", "bdf", "lsoda"]
 SOLVERS = TORCHDIFFEQ + [f"{n}_adjoint" for n in TORCHDIFFEQ] + SCIPY + ["etdrk4"]
 
@@ -87,3 +90,98 @@ def test_torchdiffeq_budget_on_stiff_van_der_pol_suggests_an_implicit_solver():
     vdp = dyncore.systems.create("van_der_pol", mu=1000.0)
     with pytest.raises(SolverError, match="stiff.*'radau'"):
         dyncore.solvers.create("dopri5", max_steps=200).solve(vdp, vdp.default_x0(), torch.linspace(0, 3000, 3))
+
+
+# -- Tsit5: a tableau dyncore declares itself on torchdiffeq's internals --------------------------------
+def _trees(order: int) -> list[tuple]:
+    """All rooted trees with ``order`` nodes, each a sorted tuple of its subtrees (a leaf is ``()``)."""
+    if order == 1:
+        return [()]
+    found = set()
+    for size in range(1, order):  # one child of `size` nodes hangs off the root of a smaller tree
+        for child in _trees(size):
+            for rest in _trees(order - size):
+                found.add(tuple(sorted((*rest, child))))
+    return sorted(found)
+
+
+def _size(tree: tuple) -> int:
+    return 1 + sum(_size(child) for child in tree)
+
+
+def _density(tree: tuple) -> int:
+    return _size(tree) * math.prod(_density(child) for child in tree)
+
+
+def _stage_product(tree: tuple, a: np.ndarray) -> np.ndarray:
+    out = np.ones(len(a))
+    for child in tree:
+        out = out * (a @ _stage_product(child, a))
+    return out
+
+
+def _order_defects(weights: np.ndarray, a: np.ndarray, order: int, theta: float = 1.0) -> list[float]:
+    """``w . Phi(t) - theta^|t| / gamma(t)`` for every tree up to ``order``: all ~0 iff ``w`` has that order at ``theta h``."""
+    return [
+        float(weights @ _stage_product(tree, a) - theta ** _size(tree) / _density(tree))
+        for n in range(1, order + 1)
+        for tree in _trees(n)
+    ]
+
+
+def test_tsit5_tableau_orders():
+    from dyncore_solvers import tsit5
+
+    assert [len(_trees(n)) for n in range(1, 6)] == [1, 1, 2, 4, 9]
+    tableau = tsit5.TABLEAU
+    c = np.concatenate([[0.0], tableau.alpha.numpy()])
+    a = np.zeros((7, 7))
+    for i, row in enumerate(tableau.beta, start=1):
+        a[i, : len(row)] = row.numpy()
+    np.testing.assert_allclose(a.sum(axis=1), c, rtol=0, atol=1e-15)  # each row of A sums to its node
+    b, error = tableau.c_sol.numpy(), tableau.c_error.numpy()
+    np.testing.assert_array_equal(a[-1], b)  # first same as last
+    assert max(map(abs, _order_defects(b, a, 5))) < 1e-13  # round-off: coefficients up to 13 cancel
+    embedded = _order_defects(b - error, a, 5)
+    assert max(map(abs, embedded[:8])) < 1e-13 < 1e-5 < max(map(abs, embedded[8:]))  # order 4 exactly
+    assert max(map(abs, _order_defects(tsit5.MID.numpy(), a, 4, theta=0.5))) < 1e-13  # half-step state
+
+
+def test_tsit5_dense_output_is_fifth_order_locally():
+    # Inside one step the output comes from torchdiffeq's quartic through y0, y(h/2), y1; a wrong MID
+    # (say b / 2) makes this error fall like h^2 instead of h^5.
+    problem, steps = LogisticProblem(), [0.4, 0.2, 0.1, 0.05]
+    x0, errors = problem.default_x0(), []
+    for h in steps:
+        t = torch.tensor([0.0, 0.3 * h, 0.5 * h, 0.8 * h, h], dtype=torch.float64)
+        x = dyncore.solvers.create("tsit5", step_size=h).solve(problem, x0, t)
+        errors.append(float((x - problem.exact(t, x0))[1:4].abs().max()))
+    assert np.polyfit(np.log(steps), np.log(errors), 1)[0] > 4.5, errors
+
+
+def _solve_counting(name: str, system, x0: torch.Tensor, t: torch.Tensor, **options) -> tuple[torch.Tensor, int]:
+    """The states from solver ``name`` and how many times it evaluated the field."""
+    calls = []
+
+    def field(s, x):
+        calls.append(s)
+        return system(s, x)
+
+    return dyncore.solvers.create(name, **options).solve(field, x0, t), len(calls)
+
+
+def test_tsit5_on_lorenz_matches_dop853_with_no_more_work_than_dopri5():
+    lorenz = dyncore.systems.create("lorenz")
+    x0, t = lorenz.default_x0(), torch.linspace(0.0, 1.0, 11, dtype=torch.float64)
+    reference = dyncore.solvers.create("dop853", rtol=1e-11, atol=1e-11).solve(lorenz, x0, t)
+    x, tsit5_work = _solve_counting("tsit5", lorenz, x0, t, rtol=1e-8, atol=1e-8)
+    _, dopri5_work = _solve_counting("dopri5", lorenz, x0, t, rtol=1e-8, atol=1e-8)
+    assert float((x - reference).abs().max()) < 1e-6
+    assert tsit5_work <= 1.1 * dopri5_work, (tsit5_work, dopri5_work)
+
+
+def test_tsit5_refuses_a_torchdiffeq_method_name_that_is_taken():
+    from dyncore_solvers.tsit5 import register_method
+
+    with pytest.raises(SolverError, match="already has a method named 'dopri5'"):
+        register_method("dopri5")
