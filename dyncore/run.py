@@ -171,7 +171,7 @@ class Run:
         spec = config["model"]
         try:
             model = dyncore.models.get(spec["model"]).from_config(spec)
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:  # ValueError includes ConfigError (bad hyperparameters)
             raise CheckpointError(f"{path / CONFIG} has an unusable model config ({exc}); train again with --force") from None
         if not (path / WEIGHTS).is_file():
             raise CheckpointError(f"{path} has no {WEIGHTS}; the run never finished an epoch: train again with --force")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import signal
@@ -9,10 +10,12 @@ import signal
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import dyncore
 from dyncore.errors import CheckpointError, ConfigError, DataError, OutputExistsError, TrainingDiverged
-from dyncore.run import CHECKPOINT, CONFIG, HISTORY, SNAPSHOTS, WEIGHTS, Run, train
+from dyncore.run import CHECKPOINT, CONFIG, HISTORY, RUN_FORMAT, SNAPSHOTS, WEIGHTS, Run, train
 from dyncore.testing.models import decaying_rotation
 from dyncore.trajectory import Trajectory
 
@@ -185,3 +188,26 @@ def test_resume_accepts_the_same_hyperparameters_and_refuses_changed_ones(tmp_pa
 def test_a_saved_run_checkpoints_periodically_by_default(tmp_path, data):
     run = dyncore.train("node", data, out=tmp_path / "run", epochs=2, hparams={"hidden": 8})
     assert run.config["trainer"]["options"]["checkpoint_every"] == 100
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=st.one_of(st.binary(max_size=200), st.text(max_size=200).map(str.encode),
+                         st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                                      lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+                                      max_leaves=10).map(lambda v: json.dumps(v).encode())),
+       model=st.one_of(st.none(), st.text(max_size=5), st.fixed_dictionaries(
+           {"model": st.sampled_from(["node", "rnn", "nope", 3])},
+           optional={"hparams": st.one_of(st.integers(), st.dictionaries(st.sampled_from(["hidden", "window", "bogus"]),
+                                                                        st.one_of(st.integers(-1, 4), st.text(max_size=3)))),
+                     "dim": st.one_of(st.integers(-2, 4), st.text(max_size=3), st.none())})))
+def test_any_config_file_is_read_or_refused_in_one_line(tmp_path, content, model):
+    """Random bytes, random JSON, and run-like envelopes around random model specs: loaded or one CheckpointError."""
+    if model is not None:
+        content = json.dumps({"format": RUN_FORMAT, "version": 1, "model": model}).encode()
+    run = tmp_path / "fuzzed"
+    run.mkdir(exist_ok=True)
+    (run / CONFIG).write_bytes(content)
+    try:
+        Run.load(run)
+    except CheckpointError as exc:
+        assert "\n" not in str(exc)
