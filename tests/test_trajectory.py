@@ -142,3 +142,18 @@ def test_save_is_atomic_when_writing_fails(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["data.npz"]  # no temporary left behind
     with zipfile.ZipFile(path) as z:
         assert json.loads(np.load(path)["meta"].item())["v"] == 1 and "t.npy" in z.namelist()
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=st.binary(max_size=300), suffix=st.sampled_from([".npz", ".csv"]), cut=st.integers(0, 400))
+def test_any_file_is_loaded_or_refused_in_one_line(tmp_path, content, suffix, cut):
+    """Random bytes, and valid files cut short at a random byte: a Trajectory or one DataError."""
+    path = tmp_path / f"fuzz{suffix}"
+    if cut % 2:
+        Trajectory(np.arange(5.0), np.ones((5, 2)), {"k": 1}).save(path)
+        content = path.read_bytes()[:cut]
+    path.write_bytes(content)
+    try:
+        Trajectory.load(path)
+    except DataError as exc:
+        assert "\n" not in str(exc)
