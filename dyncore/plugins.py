@@ -103,7 +103,7 @@ class PluginHost:
                 continue
             try:
                 module = ep.load()
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:  # a plugin that exits at import must not end the CLI
                 self._fail(status, f"cannot be imported ({type(exc).__name__}: {exc})", exc)
                 continue
             unknown = [
@@ -120,9 +120,7 @@ class PluginHost:
                 self._fail(status, f"has an invalid hook ({type(exc).__name__}: {exc})", exc)
                 continue
             self._modules[ep.name] = module
-            status.hooks = sorted(
-                n for n in HOOK_NAMES if n not in unknown and hasattr(getattr(module, n, None), "dyncore_impl")
-            )
+            status.hooks = sorted(n for n in HOOK_NAMES if hasattr(getattr(module, n, None), "dyncore_impl"))
         for key, registry in self.registries.items():
             self._call_register_hook(pm, key, registry)
         self._report()
@@ -135,7 +133,7 @@ class PluginHost:
             before = len(status.problems)
             try:
                 impl.function(registry=registrar)
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:
                 self._fail(status, f"raised in register_{key} ({type(exc).__name__}: {exc})", exc)
             if strict() and len(status.problems) > before:
                 raise PluginError(f"plugin {status.name!r}: {status.problems[-1]}")
@@ -173,7 +171,7 @@ class PluginHost:
             status = self.statuses[name]
             try:
                 fn(cli=cli)
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:
                 self._fail(status, f"raised in register_commands ({type(exc).__name__}: {exc})", exc)
                 sys.stderr.write(f"dyncore: plugin {name!r} could not add its commands: {status.problems[-1]}\n")
 

@@ -256,3 +256,10 @@ def test_plugins_can_add_commands_and_a_failing_one_does_not_break_the_cli(fake_
     assert result.returncode == 0 and "hello from plugin" in result.stdout
     assert "no commands today" in result.stderr
     assert run_dyncore("--help", env=fake_site.env).returncode == 0
+
+
+def test_a_plugin_that_exits_at_import_does_not_end_the_cli(fake_site):
+    fake_site.add("exit-dist", {"exiter": "exiter_plugin"}, {"exiter_plugin": "import sys\nsys.exit(3)\n"})
+    result = run_dyncore("list", "--json", env=fake_site.env)
+    assert result.returncode == 0 and json.loads(result.stdout)
+    assert "'exiter'" in result.stderr and "SystemExit" in result.stderr
