@@ -104,9 +104,9 @@ class Trajectory:
     def content_hash(self) -> str:
         """SHA-256 of the times and states (not the metadata): identifies a dataset."""
         h = hashlib.sha256()
-        h.update(np.ascontiguousarray(self.t).tobytes())
+        h.update(np.ascontiguousarray(self.t).data)  # buffers, not tobytes(): no copy of a large dataset
         h.update(str(self.x.shape).encode())
-        h.update(np.ascontiguousarray(self.x).tobytes())
+        h.update(np.ascontiguousarray(self.x).data)
         return h.hexdigest()
 
     def with_meta(self, **meta: Any) -> Trajectory:
