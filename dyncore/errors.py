@@ -68,3 +68,11 @@ class SolverError(DyncoreError):
 
 class TrainingDiverged(DyncoreError):
     """Training produced a non-finite loss or state; the last good weights were kept."""
+
+
+class DyncoreWarning(UserWarning):
+    """Something that works but probably not as the user hopes; the CLI prints it as one line."""
+
+
+class StiffnessWarning(DyncoreWarning):
+    """An explicit solver was chosen for a stiff system: expect a very long run or an exhausted step budget."""

@@ -11,12 +11,13 @@ from __future__ import annotations
 import math
 import sys
 import time
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 import dyncore
-from dyncore.errors import ConfigError, SolverError
+from dyncore.errors import ConfigError, SolverError, StiffnessWarning
 from dyncore.params import merge_params
 from dyncore.trajectory import Trajectory
 
@@ -94,6 +95,11 @@ def simulate(system: str | System, x0: Any = None, t: Any = None, *, solver: str
     reason = solver.supports(system)
     if reason:
         raise SolverError(f"solver {solver.name!r} cannot integrate system {system.name!r}: {reason}")
+    if getattr(system, "stiff", False) and not solver.stiff:
+        warnings.warn(StiffnessWarning(
+            f"system {system.name!r} is stiff at these parameters and solver {solver.name!r} is explicit: expect a "
+            "very long run or an exhausted step budget; use an implicit solver such as 'radau' or 'bdf'"
+        ), stacklevel=2)
     transient = _non_negative("transient", getattr(system, "default_transient", 0.0) if opts["transient"] is None else opts["transient"])
     noise = _non_negative("noise", opts["noise"])
     fraction = _kept_fraction(opts["irregular"])

@@ -187,3 +187,11 @@ def test_time_grid_builds_on_the_systems_defaults():
         time_grid(lorenz, dt=0.1, n_points=10)
     with pytest.raises(ConfigError, match="smaller dt"):
         time_grid(lorenz, t_end=1.0, dt=5.0)
+
+
+def test_an_explicit_solver_on_a_stiff_system_warns_before_it_starts():
+    from dyncore.errors import SolverError, StiffnessWarning
+
+    stiff = dyncore.systems.create("van_der_pol", mu=1000)
+    with pytest.warns(StiffnessWarning, match="'rk45' is explicit.*'radau' or 'bdf'"), pytest.raises(SolverError, match="stiff"):
+        dyncore.simulate(stiff, solver="rk45", solver_options={"max_steps": 500})

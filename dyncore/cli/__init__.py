@@ -82,6 +82,9 @@ class DyncoreGroup(click.Group):
         sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: click.Context) -> Any:
+        import warnings
+
+        warnings.showwarning = _one_line_warning
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
@@ -98,6 +101,12 @@ class DyncoreGroup(click.Group):
             if debug_enabled(ctx):
                 raise
             fail(f"internal error ({type(exc).__name__}: {exc}); rerun with --debug for the traceback and report it")
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
+                      line: str | None = None) -> None:
+    """Print Python warnings raised under a command as ``dyncore: warning: ...`` (one line, no source line)."""
+    click.echo(f"dyncore: warning: {message}", err=True)
 
 
 @click.group(cls=DyncoreGroup, context_settings={"help_option_names": ["-h", "--help"]})
