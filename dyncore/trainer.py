@@ -44,12 +44,6 @@ class History:
         self.wall_time.append(wall_time)
         self.nfe.append(nfe)
 
-    def truncate(self, n: int) -> None:
-        """Keep the first ``n`` epochs (used when resuming from an earlier checkpoint)."""
-        for name in HISTORY_COLUMNS:
-            del getattr(self, name)[n:]
-        self.snapshots = {e: x for e, x in self.snapshots.items() if e <= n}
-
     def __len__(self) -> int:
         return len(self.epoch)
 

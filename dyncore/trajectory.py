@@ -109,9 +109,6 @@ class Trajectory:
         h.update(np.ascontiguousarray(self.x).data)
         return h.hexdigest()
 
-    def with_meta(self, **meta: Any) -> Trajectory:
-        return Trajectory(self.t, self.x, {**self.meta, **meta})
-
     # -- files ---------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
         """Write ``.npz`` (keys ``t``, ``x``, ``meta`` as JSON) or ``.csv``, atomically."""
