@@ -334,9 +334,17 @@ def _learned_lyapunov(model: Model, run: np.ndarray, dt: float, steps: int, k: i
     ends = ends[ends >= length]
     windows = torch.as_tensor(np.concatenate([run[e - length : e] for e in ends], axis=1))  # (length, starts, dim)
     try:
-        return metrics.lyapunov_spectrum(
-            model, windows, dt=dt, n_steps=steps, n_transient=max(steps // 4, 1), n_exponents=k, seed=seed
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", metrics.LyapunovConvergenceWarning)
+            spectrum = metrics.lyapunov_spectrum(
+                model, windows, dt=dt, n_steps=steps, n_transient=max(steps // 4, 1), n_exponents=k, seed=seed
+            )
     except DyncoreError as exc:
         notes.append(f"learned Lyapunov exponents: {exc}")
         return None
+    for warning in caught:  # an unresolved lambda_1 belongs in the result, beside the number
+        if issubclass(warning.category, metrics.LyapunovConvergenceWarning):
+            notes.append(f"learned Lyapunov exponents: {warning.message}")
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return spectrum
