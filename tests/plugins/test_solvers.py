@@ -188,20 +188,7 @@ def test_tsit5_refuses_a_torchdiffeq_method_name_that_is_taken():
 
 
 # -- outputs carry the method's order (issue 11, items 15 and 21) -----------------------------------------
-@pytest.mark.parametrize("name", ["rk4", "midpoint", "euler", "rk4_adjoint"])
-def test_fixed_step_order_holds_at_outputs_between_steps(name):
-    # Steps that do not divide the output spacing 0.1: torchdiffeq's own grid filled those outputs
-    # by linear interpolation, so rk4 fell to second order there.
-    problem, order = LogisticProblem(), dyncore.solvers.get(name).order
-    t = torch.linspace(0.0, 2.0, 21, dtype=torch.float64)
-    x0, steps, errors = problem.default_x0(), [0.1 / (3 * 2**k - 0.5) for k in range(3)], []
-    for h in steps:
-        x = dyncore.solvers.create(name, step_size=h).solve(problem, x0, t)
-        errors.append(float((x - problem.exact(t, x0)).abs().max()))
-    taken = [0.1 / math.ceil(0.1 / h) for h in steps]  # the fewest equal steps <= h per output interval
-    assert abs(np.polyfit(np.log(taken), np.log(errors), 1)[0] - order) < 0.3, errors
-
-
+# (the order at outputs between steps is the kit's check_order_holds_at_outputs_between_steps, run above)
 def test_rk4_with_a_finer_step_is_more_accurate_everywhere_on_lorenz():
     lorenz = dyncore.systems.create("lorenz")
     x0, t = lorenz.default_x0(), torch.linspace(0.0, 1.0, 101, dtype=torch.float64)
