@@ -213,9 +213,10 @@ def lyapunov_spectrum_of_map(
     per_start = totals.sum(axis=0) / (n_steps * time_step)  # the QR method orders them, largest first
     lengths = np.diff(np.arange(segments + 1) * n_steps // segments)  # steps per segment
     per_segment = totals.mean(axis=1) / (lengths[:, None] * time_step)
-    from_segments = per_segment.std(axis=0, ddof=1) / math.sqrt(segments)
-    from_starts = per_start.std(axis=0, ddof=1) / math.sqrt(batch) if batch > 1 else np.zeros(k)
-    stderr = np.maximum(from_starts, from_segments)
+    unknown = np.full(k, np.nan)  # one start, or one segment: that spread cannot be measured
+    from_segments = per_segment.std(axis=0, ddof=1) / math.sqrt(segments) if segments > 1 else unknown
+    from_starts = per_start.std(axis=0, ddof=1) / math.sqrt(batch) if batch > 1 else unknown
+    stderr = np.fmax(from_starts, from_segments)  # NaN only when neither can be measured
     return LyapunovSpectrum(per_start.mean(axis=0), stderr, per_start, n_steps * time_step, per_segment)
 
 

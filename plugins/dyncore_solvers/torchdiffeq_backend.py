@@ -98,7 +98,7 @@ class TorchdiffeqSolver(Solver):
             if step is not None:  # steps clamped to [step, step] are always accepted
                 options.update(first_step=step, min_step=step, max_step=step)
             if self.step_onto_outputs:
-                options["step_t"] = t
+                options["step_t"] = t.detach()
             return options
         largest = internal_step(step, f)
         return {} if largest is None else {"grid_constructor": _grid_through_outputs(largest)}
