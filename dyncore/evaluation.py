@@ -130,9 +130,9 @@ def evaluate(
     lyapunov_steps = lyapunov_steps or _default_lyapunov_steps(lam, dt)
     true_source = "reference" if true_lyapunov else None
     if true_lyapunov is None and system is not None and not system.stiff and not system.has_semilinear_split:
-        computed = metrics.lyapunov_spectrum(
+        computed = _noting_convergence(notes, "true Lyapunov exponents (computed)", lambda: metrics.lyapunov_spectrum(
             system, test.x[0], dt=dt, n_steps=lyapunov_steps, n_transient=lyapunov_steps // 4, n_exponents=k, seed=seed
-        )
+        ))
         true_lyapunov, true_source = computed.exponents.tolist(), "computed"
     sigma = long_truth.x.reshape(-1, long_truth.dim).std(axis=0)
     if not np.all(sigma > 0):
@@ -365,9 +365,24 @@ def _learned_lyapunov(model: Model, run: np.ndarray, dt: float, steps: int, k: i
     ends = ends[ends >= length]
     windows = torch.as_tensor(np.concatenate([run[e - length : e] for e in ends], axis=1))  # (length, starts, dim)
     try:
-        return metrics.lyapunov_spectrum(
+        return _noting_convergence(notes, "learned Lyapunov exponents", lambda: metrics.lyapunov_spectrum(
             model, windows, dt=dt, n_steps=steps, n_transient=max(steps // 4, 1), n_exponents=k, seed=seed
-        )
+        ))
     except DyncoreError as exc:
         notes.append(f"learned Lyapunov exponents: {exc}")
         return None
+
+
+def _noting_convergence(notes: list[str], label: str, measure: Any) -> Any:
+    """``measure()``, with a LyapunovConvergenceWarning turned into a note: it belongs beside the number."""
+    from dyncore import metrics
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", metrics.LyapunovConvergenceWarning)
+        spectrum = measure()
+    for warning in caught:
+        if issubclass(warning.category, metrics.LyapunovConvergenceWarning):
+            notes.append(f"{label}: {warning.message}")
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return spectrum

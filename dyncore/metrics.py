@@ -5,9 +5,11 @@ interface: ``rollout(context, t)`` and ``context_length``, plus ``vector_field(t
 one, as a NODE does) or plain arrays, so an RNN and a NODE are measured by the same code.
 
 - :func:`lyapunov_spectrum`: the QR (Benettin) method on the tangent dynamics, with Jacobian-vector
-  products from autograd, over a batch of starts at once. A vector field is stepped with RK4 and
-  its exponents are those of that step map; a model without a vector field (an RNN) is the map
-  from its last ``context_length`` states to the next.
+  products from autograd, over a batch of starts at once. A vector field is stepped by the
+  integrator it asks for (:func:`flow_step`: ETDRK4 for a semilinear split, else RK4) and its
+  exponents are those of that step map; a model without a vector field (an RNN) is the map from
+  its last ``context_length`` states to the next. Standard errors come from independent segments
+  of the averaging window as well as from the spread over starts.
 - :func:`valid_prediction_times`: the time until the normalised error of a free forecast first
   exceeds a threshold, averaged over many held-out starts, in Lyapunov times when lambda_1 is known.
 - :func:`histogram_distance`, :func:`sliced_wasserstein_distance`: distances between the invariant
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +35,9 @@ from dyncore.trajectory import Trajectory
 
 Step = Callable[[torch.Tensor], torch.Tensor]
 
+#: Segments of the averaging window behind the batch-means standard error of Lyapunov exponents.
+DEFAULT_SEGMENTS = 10
+
 
 # -- Lyapunov exponents -------------------------------------------------------------------------
 
@@ -42,15 +48,20 @@ class LyapunovSpectrum:
 
     Args:
         exponents: mean over starts, largest first, per unit time, shape ``(k,)``.
-        stderr: standard error of that mean, shape ``(k,)``.
+        stderr: standard error of that mean, shape ``(k,)``: the larger of the spread over starts
+            (``std / sqrt(batch)``, honest only when the starts are independent) and the spread over
+            consecutive segments of the averaging window (``std / sqrt(n_segments)`` of
+            ``per_segment``, honest when starts stay in phase); see :func:`lyapunov_spectrum_of_map`.
         per_start: the estimate from each start, shape ``(batch, k)``.
         time: how long each start was followed while averaging (in time units).
+        per_segment: the estimate from each segment of the window, averaged over starts, ``(n_segments, k)``.
     """
 
     exponents: np.ndarray
     stderr: np.ndarray
     per_start: np.ndarray
     time: float
+    per_segment: np.ndarray | None = None
 
     @property
     def largest(self) -> float:
@@ -73,7 +84,12 @@ class LyapunovSpectrum:
             "stderr": self.stderr.tolist(),
             "time": self.time,
             "starts": len(self.per_start),
+            "segments": 0 if self.per_segment is None else len(self.per_segment),
         }
+
+
+class LyapunovConvergenceWarning(UserWarning):
+    """The averaging window was too short for lambda_1: its sign or size is not established."""
 
 
 def rk4_step(f: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], dt: float) -> Step:
@@ -88,6 +104,27 @@ def rk4_step(f: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], dt: float)
         return x + (dt / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
 
     return step
+
+
+def flow_step(dynamics: Any, dt: float) -> Step:
+    """The map ``x -> x(t + dt)`` of an autonomous vector field, by the integrator the field asks for.
+
+    A system with a semilinear split (``linear_operator()``, ``nonlinear(t, v)``, as Kuramoto-
+    Sivashinsky has) is stepped with ETDRK4, whose internal steps are at most the system's own
+    step (:meth:`~dyncore.System.fixed_step`): RK4 would blow up on its stiff linear part. Anything
+    else (a System, a NODE's ``vector_field``, a callable ``f(t, x)``) is stepped with RK4 of step ``dt``.
+    """
+    if getattr(dynamics, "has_semilinear_split", False):
+        import dyncore
+
+        solver = dyncore.solvers.create("etdrk4")
+        span = torch.tensor([0.0, dt], dtype=torch.float64)
+
+        def step(x: torch.Tensor) -> torch.Tensor:
+            return solver.solve(dynamics, x, span.to(x.device))[-1]
+
+        return step
+    return rk4_step(getattr(dynamics, "vector_field", dynamics), dt)
 
 
 def _tangent_step(step: Step, x: torch.Tensor, basis: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -124,8 +161,14 @@ def lyapunov_spectrum_of_map(
     n_exponents: int | None = None,
     time_step: float = 1.0,
     seed: int = 0,
+    n_segments: int = DEFAULT_SEGMENTS,
 ) -> LyapunovSpectrum:
     """Lyapunov exponents of the map ``x -> step(x)`` by the QR method, from a batch of starts.
+
+    The standard error is the larger of two spreads: over the starts (honest when they are
+    independent) and over ``n_segments`` consecutive segments of the averaging window, each
+    averaged over all starts (the batch-means estimate: honest when the segments are longer than
+    the orbit's correlation time, even if every start follows the same path in phase).
 
     Args:
         step: the map; takes and returns states of shape ``(batch, *state)``, differentiable.
@@ -135,6 +178,7 @@ def lyapunov_spectrum_of_map(
         n_exponents: how many exponents (default: all, ``prod(state)``).
         time_step: time per step, so the exponents are per unit time.
         seed: seed of the random initial tangent vectors.
+        n_segments: segments of the averaging window for the batch-means error (fewer if ``n_steps`` is smaller).
     Returns:
         A :class:`LyapunovSpectrum`.
     Raises:
@@ -147,11 +191,14 @@ def lyapunov_spectrum_of_map(
         raise ConfigError(f"n_exponents must be between 1 and the state dimension {dims}, got {n_exponents}")
     if n_steps < 1:
         raise ConfigError(f"n_steps must be at least 1, got {n_steps}")
+    if isinstance(n_segments, bool) or not isinstance(n_segments, int) or n_segments < 2:
+        raise ConfigError(f"n_segments must be an integer >= 2, got {n_segments!r}")
+    segments = min(n_segments, n_steps)
     generator = torch.Generator().manual_seed(seed)
     basis = torch.randn(batch, dims, k, generator=generator, dtype=torch.float64).to(x0)
     basis, _ = torch.linalg.qr(basis)
     x = x0
-    total = torch.zeros(batch, k, dtype=torch.float64, device=x0.device)
+    totals = torch.zeros(segments, batch, k, dtype=torch.float64, device=x0.device)
     with torch.enable_grad():
         for i in range(n_transient + n_steps):
             x, moved = _tangent_step(step, x, basis)
@@ -159,12 +206,18 @@ def lyapunov_spectrum_of_map(
             diag = torch.diagonal(r, dim1=-2, dim2=-1)
             basis = basis * torch.sign(diag).unsqueeze(-2)  # keep orientation (det > 0 per column)
             if i >= n_transient:
-                total += torch.log(diag.abs()).to(torch.float64)
-    if not torch.isfinite(total).all() or not torch.isfinite(x).all():
+                totals[(i - n_transient) * segments // n_steps] += torch.log(diag.abs()).to(torch.float64)
+    if not torch.isfinite(totals).all() or not torch.isfinite(x).all():
         raise DataError("the orbit blew up (non-finite states) while measuring Lyapunov exponents; the model is unstable here")
-    per_start = (total / (n_steps * time_step)).cpu().numpy()  # the QR method orders them, largest first
-    stderr = per_start.std(axis=0, ddof=1) / math.sqrt(batch) if batch > 1 else np.full(k, np.nan)
-    return LyapunovSpectrum(per_start.mean(axis=0), stderr, per_start, n_steps * time_step)
+    totals = totals.cpu().numpy()
+    per_start = totals.sum(axis=0) / (n_steps * time_step)  # the QR method orders them, largest first
+    lengths = np.diff(np.arange(segments + 1) * n_steps // segments)  # steps per segment
+    per_segment = totals.mean(axis=1) / (lengths[:, None] * time_step)
+    unknown = np.full(k, np.nan)  # one start, or one segment: that spread cannot be measured
+    from_segments = per_segment.std(axis=0, ddof=1) / math.sqrt(segments) if segments > 1 else unknown
+    from_starts = per_start.std(axis=0, ddof=1) / math.sqrt(batch) if batch > 1 else unknown
+    stderr = np.fmax(from_starts, from_segments)  # NaN only when neither can be measured
+    return LyapunovSpectrum(per_start.mean(axis=0), stderr, per_start, n_steps * time_step, per_segment)
 
 
 def lyapunov_spectrum(
@@ -172,25 +225,34 @@ def lyapunov_spectrum(
     x0: Any,
     *,
     dt: float,
-    n_steps: int = 1000,
+    n_steps: int | None = None,
     n_transient: int = 250,
     n_exponents: int | None = None,
     seed: int = 0,
+    n_segments: int = DEFAULT_SEGMENTS,
 ) -> LyapunovSpectrum:
     """Lyapunov exponents of a System, a trained Model, or a vector field ``f(t, x)``.
 
     A vector field (a System, a model with ``vector_field`` such as a NODE, or a callable) is
-    stepped with RK4 of step ``dt``. A model without one (an RNN) is the map from its last
+    stepped by :func:`flow_step`: ETDRK4 for a system with a semilinear split (Kuramoto-Sivashinsky),
+    else RK4 of step ``dt``. A model without one (an RNN) is the map from its last
     ``context_length`` states to the next, taken through ``rollout``; its state is that window, so
     it has ``context_length * dim`` exponents, of which the first approximate the system's. Models
     are copied to float64 for the measurement.
+
+    When lambda_1's sign is not established (``|lambda_1| < 2 stderr``), a
+    :class:`LyapunovConvergenceWarning` says so: the window was too short for a slow system, or the
+    orbit is periodic (lambda_1 = 0).
 
     Args:
         dynamics: what to measure.
         x0: starts on the attractor: ``(batch, dim)`` for a vector field; for a map, windows of
             ``(context_length, batch, dim)`` as :meth:`Model.rollout` takes them.
-        dt: time step (RK4 step, or the model's sampling interval).
-        n_steps, n_transient, n_exponents, seed: see :func:`lyapunov_spectrum_of_map`.
+        dt: time step (of the step map, or the model's sampling interval).
+        n_steps: steps averaged over; ``None``: 1000, or more when ``dynamics`` publishes lambda_1
+            (``reference()``) so that the window spans at least :data:`AVERAGING_LYAPUNOV_TIMES`
+            Lyapunov times (the system's own time scale: Rössler needs 7000 steps of 0.02).
+        n_transient, n_exponents, seed, n_segments: see :func:`lyapunov_spectrum_of_map`.
     Returns:
         A :class:`LyapunovSpectrum`, per unit time.
 
@@ -200,7 +262,10 @@ def lyapunov_spectrum(
         starts = settle(lorenz, starts_near(lorenz, 256), dt=0.02, n_steps=1000)
         lyapunov_spectrum(lorenz, starts, dt=0.02).exponents  # ~ (0.906, 0.00, -14.57)
     """
+    if n_steps is None:
+        n_steps = default_lyapunov_steps(dynamics, dt)
     x = torch.as_tensor(np.asarray(x0) if not torch.is_tensor(x0) else x0).to(torch.float64)
+    options = {"n_steps": n_steps, "n_transient": n_transient, "n_exponents": n_exponents, "seed": seed, "n_segments": n_segments}
     if isinstance(dynamics, Model):
         if dynamics.device.type != "cpu":
             # A sequential loop over tiny tensors runs best on the CPU, and cuDNN's RNN has no
@@ -213,11 +278,8 @@ def lyapunov_spectrum(
                     f"starts for a model without a vector field must be windows of shape (context_length = "
                     f"{dynamics.context_length}, batch, dim), got {tuple(x.shape)}"
                 )
-            step = window_step(dynamics, dt)
-            return lyapunov_spectrum_of_map(
-                step, x.transpose(0, 1).contiguous(), n_steps=n_steps, n_transient=n_transient,
-                n_exponents=n_exponents, time_step=dt, seed=seed,
-            )
+            spectrum = lyapunov_spectrum_of_map(window_step(dynamics, dt), x.transpose(0, 1).contiguous(), time_step=dt, **options)
+            return _check_converged(spectrum)
         if x.dim() == 3:  # a context of length 1
             x = x[-1]
     field = getattr(dynamics, "vector_field", dynamics)
@@ -225,9 +287,36 @@ def lyapunov_spectrum(
         raise ConfigError(f"cannot measure Lyapunov exponents of {type(dynamics).__name__}: give a System, a Model or f(t, x)")
     if x.dim() == 1:
         x = x[None]
-    return lyapunov_spectrum_of_map(
-        rk4_step(field, dt), x, n_steps=n_steps, n_transient=n_transient, n_exponents=n_exponents, time_step=dt, seed=seed
-    )
+    return _check_converged(lyapunov_spectrum_of_map(flow_step(dynamics, dt), x, time_step=dt, **options))
+
+
+#: Lyapunov times the default averaging window of :func:`lyapunov_spectrum` spans when lambda_1 is published.
+AVERAGING_LYAPUNOV_TIMES = 10.0
+#: Steps of the default averaging window when lambda_1 is not published (or is short enough).
+DEFAULT_LYAPUNOV_STEPS = 1000
+
+
+def default_lyapunov_steps(dynamics: Any, dt: float) -> int:
+    """:data:`DEFAULT_LYAPUNOV_STEPS`, raised so the window spans :data:`AVERAGING_LYAPUNOV_TIMES` published Lyapunov times."""
+    reference = getattr(dynamics, "reference", None)
+    published = reference() if callable(reference) else {}
+    exponents = published.get("lyapunov_exponents") or [published.get("largest_lyapunov_exponent")]
+    largest = exponents[0] if exponents else None
+    if isinstance(largest, (int, float)) and largest > 0 and dt > 0:
+        return max(DEFAULT_LYAPUNOV_STEPS, math.ceil(AVERAGING_LYAPUNOV_TIMES / (largest * dt)))
+    return DEFAULT_LYAPUNOV_STEPS
+
+
+def _check_converged(spectrum: LyapunovSpectrum) -> LyapunovSpectrum:
+    """Warn when lambda_1 is within two standard errors of 0: its sign is not established."""
+    largest, error = spectrum.largest, float(spectrum.stderr[0])
+    if abs(largest) < 2 * error:
+        warnings.warn(LyapunovConvergenceWarning(
+            f"lambda_1 = {largest:.3g} +- {error:.2g} is not resolved from 0 after averaging over T = {spectrum.time:g}: "
+            "a periodic orbit gives 0, a slow chaotic system needs a longer window (raise n_steps: about 10 Lyapunov "
+            "times) and starts spread along the attractor"
+        ), stacklevel=3)
+    return spectrum
 
 
 def window_step(model: Model, dt: float) -> Step:
@@ -252,16 +341,16 @@ def starts_near(system: Any, n: int, *, scale: float = 1e-3, seed: int = 0) -> t
 
 @torch.no_grad()
 def settle(dynamics: Any, x0: Any, *, dt: float, n_steps: int) -> torch.Tensor:
-    """Run the vector field of ``dynamics`` (a System or ``f(t, x)``) ``n_steps`` RK4 steps from ``x0`` ``(batch, dim)``.
+    """Run ``dynamics`` (a System or ``f(t, x)``) ``n_steps`` steps of :func:`flow_step` from ``x0`` ``(batch, dim)``.
 
     Used to put starts on the attractor before measuring.
     """
-    step = rk4_step(getattr(dynamics, "vector_field", dynamics), dt)
+    step = flow_step(dynamics, dt)
     x = torch.as_tensor(x0, dtype=torch.float64)
     for _ in range(n_steps):
         x = step(x)
     if not torch.isfinite(x).all():
-        raise DataError(f"settling blew up with RK4 at dt = {dt}; use a smaller dt")
+        raise DataError(f"settling blew up at dt = {dt}; use a smaller dt")
     return x
 
 

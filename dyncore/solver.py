@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -55,3 +56,26 @@ class Solver(ABC):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
         return f"{type(self).__name__}({args})"
+
+
+def internal_step(step_size: float | None, f: Any) -> float | None:
+    """The largest internal step of a fixed-step solver: ``step_size`` if given, else the system's own step.
+
+    The system's own step is ``f.fixed_step()`` (see :meth:`dyncore.System.fixed_step`); ``None``
+    when ``f`` has none (a model's vector field: one step per output interval, as it was trained).
+    """
+    if step_size is not None:
+        return float(step_size)
+    own = getattr(f, "fixed_step", None)
+    return float(own()) if callable(own) else None
+
+
+def substeps(interval: float, step: float | None) -> int:
+    """How many equal steps no larger than ``step`` cover ``interval`` (1 when ``step`` is None).
+
+    Fixed-step solvers take these steps in each output interval, so every output time is a step
+    and carries the method's full order (no interpolation between steps).
+    """
+    if step is None:
+        return 1
+    return max(1, math.ceil(interval / step - 1e-9))

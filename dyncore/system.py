@@ -26,6 +26,9 @@ class System(ABC):
     default_params: ClassVar[dict[str, Any]] = {}
     #: True when explicit solvers need tiny steps (use an implicit solver such as radau or bdf).
     stiff: ClassVar[bool] = False
+    #: The largest step a fixed-step solver (``rk4``, ``etdrk4``, ...) takes here when given no
+    #: ``step_size``, whatever the output grid; ``None``: the spacing of :meth:`default_times`.
+    max_step: ClassVar[float | None] = None
 
     def __init__(self, **params: Any) -> None:
         self.params = merge_params(f"system {self.name!r}", "parameter", self.default_params, params)
@@ -60,6 +63,17 @@ class System(ABC):
     def reference(self) -> dict[str, Any]:
         """Known invariants at these parameters (e.g. ``lyapunov_exponents``); empty if none are known."""
         return {}
+
+    def fixed_step(self) -> float:
+        """The system's own step: ``max_step``, else the median spacing of :meth:`default_times`.
+
+        Fixed-step solvers given no ``step_size`` take internal steps no larger than this and land on
+        every output time, so a coarse output grid samples an accurate, stable integration.
+        """
+        if self.max_step is not None:
+            return float(self.max_step)
+        times = self.default_times()
+        return float(times.diff().median())
 
     @property
     def has_semilinear_split(self) -> bool:

@@ -67,3 +67,20 @@ def _all_checks() -> list[str]:
 @pytest.mark.parametrize("check", _all_checks())
 def test_every_conformance_check_is_documented(check):
     assert f"`{check.split(':')[1]}`" in (DOCS / "writing-plugins.md").read_text()
+
+
+def _metric_names() -> list[str]:
+    import inspect
+
+    from dyncore import metrics
+
+    return sorted(
+        name for name, value in vars(metrics).items()
+        if not name.startswith("_") and (inspect.isfunction(value) or inspect.isclass(value)) and value.__module__ == metrics.__name__
+    )
+
+
+@pytest.mark.parametrize("name", _metric_names())
+def test_every_metric_is_documented(name):
+    # `name(` or `name`: valid_prediction_times( alone does not document valid_prediction_time
+    assert re.search(rf"`{name}[`(]", (DOCS / "chaos-and-metrics.md").read_text()), f"docs/chaos-and-metrics.md lacks `{name}`"

@@ -124,3 +124,10 @@ def test_run_directory_uses_its_system_and_step(tmp_path):
 def test_bad_arguments(args, kwargs, match):
     with pytest.raises(dyncore.ConfigError, match=match):
         evaluate(*args, **kwargs)
+
+
+def test_an_unresolved_learned_lambda_1_is_a_note_not_a_stray_warning(recwarn):
+    # Lorenz at rho = 350 has a stable periodic orbit: lambda_1 = 0, within its standard error.
+    result = evaluate(LorenzField(rho=350.0, substeps=1), "lorenz", **{**SHORT, "n_tests": 2, "lyapunov_steps": 100})
+    assert any(note.startswith("learned Lyapunov exponents: lambda_1") and "not resolved from 0" in note for note in result["notes"])
+    assert not [w for w in recwarn if issubclass(w.category, dyncore.metrics.LyapunovConvergenceWarning)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -11,6 +12,8 @@ from exact_models import HenonWindow, LorenzField
 
 import dyncore
 from dyncore.metrics import (
+    LyapunovConvergenceWarning,
+    default_lyapunov_steps,
     histogram_distance,
     lyapunov_spectrum,
     lyapunov_spectrum_of_map,
@@ -27,6 +30,25 @@ from dyncore.trajectory import Trajectory
 HENON = (0.41922, -1.62319)  # Hénon map a = 1.4, b = 0.3; the exponents sum to ln 0.3
 
 
+class Rossler(dyncore.System):
+    """Rössler (0.2, 0.2, 5.7), as in docs/examples/dyncore-rossler: slow, lambda_1 = 0.0714."""
+
+    name = "rossler_test"
+    dim = 3
+
+    def vector_field(self, t, x):
+        u, v, w = x.unbind(-1)
+        return torch.stack((-v - w, u + 0.2 * v, 0.2 + w * (u - 5.7)), dim=-1)
+
+    def default_x0(self):
+        return torch.tensor([1.0, 1.0, 0.0], dtype=torch.float64)
+
+    def default_times(self):
+        return torch.linspace(0.0, 100.0, 2000, dtype=torch.float64)
+
+    def reference(self):
+        return {"lyapunov_exponents": [0.0714, 0.0, -5.3943]}
+
 
 @pytest.fixture(scope="module")
 def lorenz():
@@ -39,14 +61,51 @@ def lorenz_starts(lorenz):
 
 
 def test_lorenz_spectrum_from_the_system(lorenz, lorenz_starts):
-    spectrum = lyapunov_spectrum(lorenz, lorenz_starts, dt=0.02, n_steps=1000, n_transient=250)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LyapunovConvergenceWarning)  # lambda_1 is resolved here
+        spectrum = lyapunov_spectrum(lorenz, lorenz_starts, dt=0.02, n_steps=1000, n_transient=250)
     l1, l2, l3 = spectrum.exponents
     assert l1 == pytest.approx(0.906, rel=0.02)
     assert abs(l2) < 0.02
     assert l3 == pytest.approx(-14.572, rel=0.02)
     assert spectrum.kaplan_yorke_dimension() == pytest.approx(2.06, abs=0.01)
-    assert np.all(spectrum.stderr < 0.02)
-    assert spectrum.as_dict()["starts"] == 256
+    # The starts share one origin, so the spread over starts (0.006 for lambda_1) understates the
+    # error; the segments of the window see it (0.023, and lambda_1 is 0.011 off).
+    assert np.all(spectrum.stderr < 0.05)
+    assert np.all(np.abs(spectrum.exponents - [0.906, 0.0, -14.572]) < 3 * spectrum.stderr)
+    assert spectrum.per_segment.shape == (10, 3)
+    assert spectrum.as_dict()["starts"] == 256 and spectrum.as_dict()["segments"] == 10
+
+
+def test_kuramoto_sivashinsky_spectrum_steps_with_its_own_integrator():
+    # RK4 at dt = 0.25 blows up on the stiff linear part; ETDRK4 is the system's own integrator.
+    ks = dyncore.systems.create("kuramoto_sivashinsky")
+    starts = torch.as_tensor(dyncore.simulate(ks, t=np.array([0.0, 0.25]), batch=8, transient=100, seed=3).x[-1])
+    starts = settle(ks, starts, dt=0.25, n_steps=4)
+    spectrum = lyapunov_spectrum(ks, starts, dt=0.25, n_steps=200, n_transient=40, n_exponents=1)
+    assert spectrum.stderr[0] < 0.03
+    assert abs(spectrum.largest - 0.048) < 4 * spectrum.stderr[0]  # 16 starts, T = 500: 0.050 +- 0.003
+
+
+def test_in_phase_starts_get_honest_errors_and_an_unresolved_lambda_1_warns():
+    # The documented recipe on a slow system: starts within 1e-3 of each other stay in phase for
+    # T = 20, so their spread says nothing about the error; 3 more time units of settling moved
+    # lambda_3 by 0.55 where the spread over starts gave standard errors of 4e-4.
+    rossler = Rossler()
+    spectra = []
+    for settling in (1000, 1150):
+        starts = settle(rossler, starts_near(rossler, 8), dt=0.02, n_steps=settling)
+        with pytest.warns(LyapunovConvergenceWarning, match="not resolved from 0"):
+            spectra.append(lyapunov_spectrum(rossler, starts, dt=0.02, n_steps=1000, n_transient=100))
+    first, second = spectra
+    assert np.all(np.abs(first.exponents - second.exponents) < 3 * np.hypot(first.stderr, second.stderr))
+    assert first.per_start[:, 2].std() / math.sqrt(8) < first.stderr[2] / 10  # the segments carry the error
+
+
+def test_default_window_spans_ten_published_lyapunov_times():
+    assert default_lyapunov_steps(Rossler(), 0.02) == math.ceil(10 / (0.0714 * 0.02))  # T = 140, not 20
+    assert default_lyapunov_steps(dyncore.systems.create("lorenz"), 0.02) == 1000  # 10 Lyapunov times < 1000 steps
+    assert default_lyapunov_steps(LorenzField(), 0.02) == 1000  # publishes nothing
 
 
 def test_node_like_model_uses_its_vector_field(lorenz_starts):

@@ -161,7 +161,9 @@ def test_progress_is_silent_off_a_terminal(capsys):
         ({"batch": 2, "x0": [1.0, 2.0, 3.0]}, ConfigError, "batch"),
         ({"solver": "etdrk4"}, SolverError, "semilinear split"),
         ({"solver": "rk4", "rtol": 1e-3}, UnknownNameError, "rtol"),
-        ({"solver": "euler", "t": np.linspace(0, 20, 21)}, SolverError, r"NaN/Inf at t = \d+ \(finite at t = \d+\)"),
+        # steps of 1 (asked for: without step_size euler takes at most Lorenz's own step, 0.01, and stays finite)
+        ({"solver": "euler", "t": np.linspace(0, 20, 21), "solver_options": {"step_size": 1.0}}, SolverError,
+         r"NaN/Inf at t = \d+ \(finite at t = \d+\)"),
     ],
 )
 def test_bad_input_is_one_line_error(kwargs, error, match):

@@ -174,6 +174,26 @@ def check_convergence_order(solver: Solver) -> None:
         assert order >= solver.order - 1, f"{solver.name}: measured order {order:.2f} < declared {solver.order} - 1 ({points})"
 
 
+def check_order_holds_at_outputs_between_steps(solver: Solver) -> None:
+    """A fixed-step solver keeps its order at outputs its ``step_size`` does not divide (nothing filled in linearly).
+
+    Outputs every 0.1 on [0, 2], steps ``0.1 / 5.5``, ``0.1 / 11.5``, ``0.1 / 23.5``: within
+    :data:`ORDER_TOLERANCE` of the declared order (linear interpolation between steps gives 2).
+    """
+    if solver.adaptive or "step_size" not in solver.default_options:
+        return
+    problem = LogisticProblem()
+    t = torch.linspace(0.0, 2.0, 21, dtype=torch.float64)
+    points = [(h, _error(_with(solver, step_size=h), problem, t)) for h in (0.1 / 5.5, 0.1 / 11.5, 0.1 / 23.5)]
+    usable = [p for p in points if ERROR_BAND[0] <= p[1] <= ERROR_BAND[1]]
+    if len(usable) < 2:
+        raise AssertionError(f"{solver.name}: too few errors in {ERROR_BAND} to measure an order: {points}")
+    order = float(np.polyfit(np.log([p[0] for p in usable]), np.log([p[1] for p in usable]), 1)[0])
+    assert abs(order - solver.order) <= ORDER_TOLERANCE, (
+        f"{solver.name}: order {order:.2f} at outputs between steps, declared {solver.order} (h, error: {points})"
+    )
+
+
 def check_batched_matches_unbatched(solver: Solver) -> None:
     """Integrating a batch gives each member's own solution (to the solver's accuracy)."""
     problem = LogisticProblem()
@@ -236,6 +256,7 @@ CHECKS = [
     check_matches_exact_solution,
     check_batched_matches_unbatched,
     check_convergence_order,
+    check_order_holds_at_outputs_between_steps,
     check_gradient_matches_exact_derivative,
     check_step_budget_is_solver_error,
 ]

@@ -23,7 +23,8 @@ Oversampled flows (a continuous signal sampled much faster than it decorrelates)
 "regular". The test flags it when the span of the series over its mean absolute step exceeds 20, or
 when the median K_c over the lower half of the c values exceeds that over the upper half by more
 than 0.5 (the disagreement check of the reference implementations), and then warns.
-``subsample="auto"`` picks the smallest stride s at which span / mean|x(j+s) - x(j)| <= 10.
+``subsample="auto"`` picks the smallest stride s at which span / mean|x(j+s) - x(j)| <= 10, at most
+the stride that leaves 100 samples; stopping at that cap short of the target is warned about too.
 """
 
 from __future__ import annotations
@@ -102,7 +103,9 @@ class ZeroOneTest(ChaosTest):
         Returns:
             A :class:`ChaosResult` whose statistic is K; ``details`` holds ``K_c`` and ``c``
             (``(n_c,)``), ``p`` and ``q`` (``(N,)``, for the c whose K_c is nearest the median),
-            ``n_cut``, ``stride``, ``n_samples``, ``span_step_ratio`` and ``c_disagreement``.
+            ``n_cut``, ``stride`` (the one used), ``stride_capped`` (``subsample="auto"`` stopped at its cap
+            before the span / step target: then a warning), ``n_samples``, ``span_step_ratio`` and
+            ``c_disagreement``.
         Raises:
             DataError: fewer than 100 samples (after subsampling), constant, NaN/Inf, or a bad component.
         """
@@ -111,7 +114,18 @@ class ZeroOneTest(ChaosTest):
         if x.ndim != 1:
             raise DataError(f"the 0-1 test needs one observable, got {x.shape[1]} components; choose a component")
         check_usable(x, self.min_length, "0-1")
-        stride = auto_stride(x, self.min_length) if o["subsample"] == "auto" else int(o["subsample"] or 1)
+        auto = o["subsample"] == "auto"
+        stride = auto_stride(x, self.min_length) if auto else int(o["subsample"] or 1)
+        capped = auto and span_step_ratio(x, stride) > AUTO_TARGET_RATIO
+        problems = []
+        if capped:
+            problems.append(
+                f"subsample='auto' stopped at its cap, stride {stride} (the largest that leaves {self.min_length} samples "
+                f"of {len(x)}), with span / mean step still {span_step_ratio(x, stride):.1f} > {AUTO_TARGET_RATIO:g}: the "
+                "series is too short for how slowly it varies (a random walk or a slow flow), so K may read regular; "
+                "give a longer series"
+            )
+            warnings.warn(problems[-1], OversamplingWarning, stacklevel=2)
         x = x[::stride]
         check_usable(x, self.min_length, "0-1", stride)
         n_cut = int(o["n_cut"] or len(x) // 10)
@@ -126,12 +140,11 @@ class ZeroOneTest(ChaosTest):
         ratio = span_step_ratio(x)
         low, high = c < np.mean(c), c >= np.mean(c)
         disagreement = _median_gap(k_c, low, high)
-        problems = []
-        if ratio > OVERSAMPLING_RATIO or disagreement > DISAGREEMENT:
+        if (ratio > OVERSAMPLING_RATIO or disagreement > DISAGREEMENT) and not capped:
+            advice = "give a longer series" if auto else "sample more coarsely or pass subsample='auto'"
             problems.append(
                 f"the series looks oversampled (span / mean step = {ratio:.1f}, low-c minus high-c median K_c = "
-                f"{disagreement:.2f}), so K = {k:.3f} may read regular for a chaotic flow; sample more coarsely or "
-                "pass subsample='auto'"
+                f"{disagreement:.2f}, stride {stride}), so K = {k:.3f} may read regular for a chaotic flow; {advice}"
             )
             warnings.warn(problems[-1], OversamplingWarning, stacklevel=2)
         if not finite.any():
@@ -147,6 +160,7 @@ class ZeroOneTest(ChaosTest):
             "c_plotted": float(c[i_med]),
             "n_cut": n_cut,
             "stride": stride,
+            "stride_capped": capped,
             "n_samples": len(x),
             "span_step_ratio": float(ratio),
             "c_disagreement": float(disagreement),

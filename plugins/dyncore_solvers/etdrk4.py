@@ -17,7 +17,6 @@ numpy arrays, which avoids torch's per-operation overhead on small states (N = 6
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -25,7 +24,7 @@ import numpy as np
 import torch
 
 from dyncore.errors import ConfigError, SolverError
-from dyncore.solver import Solver
+from dyncore.solver import Solver, internal_step, substeps
 
 
 def etdrk4_coefficients(linear: np.ndarray, h: float, points: int = 64) -> tuple[np.ndarray, ...]:
@@ -87,8 +86,10 @@ class ETDRK4(Solver):
     adaptive = False
     differentiable = True
     stiff = True
-    #: step_size: None steps once per output interval, else the largest step <= step_size that
-    #: divides each interval. contour_points: points on the contour of the coefficient integrals.
+    #: step_size: each output interval is cut into the fewest equal steps no larger than step_size
+    #: (None: the system's own step, ``f.fixed_step()``, e.g. 0.25 for Kuramoto-Sivashinsky; one
+    #: step per interval when ``f`` has none). contour_points: points on the contour of the
+    #: coefficient integrals.
     default_options: ClassVar[dict[str, Any]] = {"step_size": None, "contour_points": 64}
 
     def __init__(self, **options: Any) -> None:
@@ -120,21 +121,20 @@ class ETDRK4(Solver):
         v = to_spectral(x0)
         fast = getattr(f, "numpy_nonlinear", None)
         if fast is not None and x0.device.type == "cpu" and not (torch.is_grad_enabled() and x0.requires_grad):
-            path = self._numpy_path(fast, v.detach().cpu().numpy(), times, linear)
+            path = self._numpy_path(fast, v.detach().cpu().numpy(), times, linear, internal_step(self.options["step_size"], f))
             with torch.no_grad():
                 x = from_spectral(torch.from_numpy(path).to(v.dtype)).to(x0.dtype)
                 x[0] = x0
             return x
-        spectral = self._torch_path(f.nonlinear, v, times, linear)
+        spectral = self._torch_path(f.nonlinear, v, times, linear, internal_step(self.options["step_size"], f))
         return torch.cat([x0.unsqueeze(0), from_spectral(spectral[1:]).to(dtype=x0.dtype, device=x0.device)])
 
-    def _plan(self, times: np.ndarray, linear: np.ndarray, convert: Callable) -> list[tuple[int, float, tuple]]:
-        """For each output interval: (number of steps, step size, coefficients), coefficients shared per step size."""
-        step = self.options["step_size"]
+    def _plan(self, times: np.ndarray, linear: np.ndarray, convert: Callable, step: float | None) -> list[tuple[int, float, tuple]]:
+        """For each output interval: (number of steps no larger than ``step``, step size, coefficients shared per step size)."""
         cache: dict[float, tuple] = {}
         plan = []
         for dt in np.diff(times):
-            count = 1 if step is None else max(1, math.ceil(dt / step - 1e-9))
+            count = substeps(float(dt), step)
             h = float(dt / count)
             key = round(h, 12)
             if key not in cache:
@@ -145,11 +145,11 @@ class ETDRK4(Solver):
     #: Outputs between finiteness checks of the numpy path (a check per step would cost ~2 %).
     CHECK_EVERY = 256
 
-    def _numpy_path(self, nonlinear: Callable, v: np.ndarray, times: np.ndarray, linear: np.ndarray) -> np.ndarray:
+    def _numpy_path(self, nonlinear: Callable, v: np.ndarray, times: np.ndarray, linear: np.ndarray, step: float | None) -> np.ndarray:
         out = np.empty((len(times), *v.shape), dtype=v.dtype)
         out[0] = v
         with np.errstate(over="ignore", invalid="ignore"):
-            for k, (count, h, coefficients) in enumerate(self._plan(times, linear, lambda c: c)):
+            for k, (count, h, coefficients) in enumerate(self._plan(times, linear, lambda c: c, step)):
                 s = times[k]
                 for _ in range(count):
                     v = etdrk4_step(v, s, h, coefficients, nonlinear, s + h / 2, s + h)
@@ -162,7 +162,7 @@ class ETDRK4(Solver):
             raise self._blow_up(times, int(np.argmin(finite)) - 1)
         return out
 
-    def _torch_path(self, nonlinear: Callable, v: torch.Tensor, times: np.ndarray, linear: np.ndarray) -> torch.Tensor:
+    def _torch_path(self, nonlinear: Callable, v: torch.Tensor, times: np.ndarray, linear: np.ndarray, step: float | None) -> torch.Tensor:
         real = torch.float32 if v.dtype in (torch.float32, torch.complex64) else torch.float64
 
         def convert(c: np.ndarray) -> torch.Tensor:
@@ -173,7 +173,7 @@ class ETDRK4(Solver):
             return torch.tensor(s, dtype=torch.float64, device=v.device)
 
         out = [v]
-        for k, (count, h, coefficients) in enumerate(self._plan(times, linear, convert)):
+        for k, (count, h, coefficients) in enumerate(self._plan(times, linear, convert, step)):
             s = times[k]
             for _ in range(count):
                 v = etdrk4_step(v, at(s), h, coefficients, nonlinear, at(s + h / 2), at(s + h))

@@ -2,8 +2,15 @@
 
 Each class fixes one torchdiffeq ``method``. Adaptive methods take ``rtol``, ``atol`` and a step
 budget ``max_steps``, and ``step_size`` to switch error control off and take constant steps
-(outputs between steps are interpolated; meant for convergence studies). Fixed-step methods take
-``step_size`` too (``None``: one step per output interval, the way a Neural ODE is trained).
+(outputs between steps come from the method's dense output; meant for convergence studies).
+Fixed-step methods take ``step_size`` too: each output interval is cut into the fewest equal steps
+no larger than it, so every output is a step and carries the method's order (torchdiffeq's own
+grid would fill the outputs between steps by linear interpolation, second order). ``None``: at
+most the system's own step (:meth:`dyncore.System.fixed_step`) whatever the output grid, and one
+step per output interval for a field that has none (a model's, the way a Neural ODE is trained).
+``dopri8``'s dense output is only fourth order (torchdiffeq fits the same quartic as for dopri5),
+so it steps onto every output time instead of interpolating (:mod:`dyncore_solvers.dopri8`): 8th
+order at the outputs, at the cost of at least one step per output interval.
 The ``*_adjoint`` variants backpropagate with the adjoint method (memory constant in the number
 of steps; gradients reach ``x0`` and, when ``f`` is a ``torch.nn.Module``, its parameters).
 ``tsit5`` is not a torchdiffeq method: :mod:`dyncore_solvers.tsit5` builds it on torchdiffeq's
@@ -22,7 +29,7 @@ from typing import Any, ClassVar
 import torch
 
 from dyncore.errors import SolverError
-from dyncore.solver import Solver
+from dyncore.solver import Solver, internal_step, substeps
 
 
 class _Tracked:
@@ -37,11 +44,32 @@ class _Tracked:
         return self.f(t, x)
 
 
+def _grid_through_outputs(step: float) -> Callable[[Any, torch.Tensor, torch.Tensor], torch.Tensor]:
+    """A torchdiffeq ``grid_constructor``: each interval of ``t`` in the fewest equal steps no larger than ``step``.
+
+    ``t`` may decrease: the adjoint's backward pass calls it with the reversed times.
+    """
+
+    def grid(func: Any, y0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        intervals = torch.diff(t)
+        counts = torch.tensor([substeps(abs(dt), step) for dt in intervals.tolist()], device=t.device)
+        if bool((counts == 1).all()):
+            return t
+        first = torch.cumsum(counts, 0) - counts  # index of each interval's first step
+        index = torch.arange(int(counts.sum()), device=t.device) - torch.repeat_interleave(first, counts)
+        inner = torch.repeat_interleave(t[:-1], counts) + index * torch.repeat_interleave(intervals / counts, counts)
+        return torch.cat([inner, t[-1:]])  # index 0 of each interval is exactly its output time
+
+    return grid
+
+
 class TorchdiffeqSolver(Solver):
     """Base class: integrate with ``torchdiffeq.odeint`` (or ``odeint_adjoint``) and one fixed method."""
 
     method: ClassVar[str] = ""
     adjoint: ClassVar[bool] = False
+    #: Step onto every output time instead of interpolating (for a dense output below the method's order).
+    step_onto_outputs: ClassVar[bool] = False
     differentiable = True
 
     def solve(self, f: Callable, x0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -50,7 +78,7 @@ class TorchdiffeqSolver(Solver):
 
         t = torch.as_tensor(t, device=x0.device)
         t = t.to(torch.promote_types(t.dtype, x0.dtype)) if t.is_floating_point() else t.to(x0.dtype)
-        options = self._torchdiffeq_options()
+        options = self._torchdiffeq_options(f, t)
         kwargs: dict[str, Any] = {"method": self.method, "options": options}
         if self.adaptive:
             kwargs.update(rtol=self.options["rtol"], atol=self.options["atol"])
@@ -63,14 +91,17 @@ class TorchdiffeqSolver(Solver):
         except AssertionError as exc:
             raise self._translate(exc, f, tracked.last_t, t) from exc
 
-    def _torchdiffeq_options(self) -> dict[str, Any]:
+    def _torchdiffeq_options(self, f: Any, t: torch.Tensor) -> dict[str, Any]:
         step = self.options["step_size"]
         if self.adaptive:
             options: dict[str, Any] = {"max_num_steps": self.options["max_steps"]}
             if step is not None:  # steps clamped to [step, step] are always accepted
                 options.update(first_step=step, min_step=step, max_step=step)
+            if self.step_onto_outputs:
+                options["step_t"] = t.detach()
             return options
-        return {} if step is None else {"step_size": step}
+        largest = internal_step(step, f)
+        return {} if largest is None else {"grid_constructor": _grid_through_outputs(largest)}
 
     def _translate(self, exc: AssertionError, f: Any, when: float, t: torch.Tensor) -> SolverError:
         text = str(exc)
@@ -125,9 +156,21 @@ class Tsit5(_Adaptive):
 
 
 class Dopri8(_Adaptive):
-    """Dormand-Prince 8(5,3), adaptive, order 8 (torchdiffeq)."""
+    """Dormand-Prince 8(5,3), adaptive, order 8 (torchdiffeq); steps onto every output time.
 
-    name, method, order = "dopri8", "dopri8", 8
+    torchdiffeq's dense output for dopri8 is fourth order, 1000x less accurate than the steps at
+    rtol = 1e-12; landing on the outputs keeps the 8th order there (at least one step per output).
+    Built on torchdiffeq's internals to work around its ``step_t`` bookkeeping (see
+    :mod:`dyncore_solvers.dopri8`).
+    """
+
+    name, method, order, step_onto_outputs = "dopri8", "dyncore_dopri8", 8, True
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        from dyncore_solvers.dopri8 import register_method
+
+        register_method(self.method)
 
 
 class Bosh3(_Adaptive):

@@ -71,8 +71,10 @@ class KuramotoSivashinsky(System):
     name = "kuramoto_sivashinsky"
     default_params: ClassVar[dict[str, Any]] = {"L": 22.0, "N": 64, "dealias": True, "x0_seed": 0}
     default_solver: ClassVar[str] = "etdrk4"
-    #: Output spacing of the default grid (and ETDRK4's default step).
+    #: Output spacing of the default grid.
     default_dt: ClassVar[float] = 0.25
+    #: The largest step ETDRK4 (or any fixed-step solver) takes without a ``step_size``, whatever the output grid.
+    max_step: ClassVar[float] = 0.25
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)

@@ -68,7 +68,8 @@ def test_an_existing_output_needs_force(tmp_path):
         (["lorenz", "--dt", "0.1", "--n-points", "5"], 2, "not both"),
         (["lorenz", "--t-end", "-1"], 2, "after the start"),
         (["lorenz", "--solver", "etdrk4"], 1, "semilinear split"),
-        (["lorenz", "--solver", "euler", "--dt", "1", "--t-end", "20"], 1, "NaN/Inf at t ="),
+        # euler steps of 1 as asked (without step_size it would take Lorenz's own 0.01 and stay finite)
+        (["lorenz", "--solver", "euler", "--dt", "1", "--t-end", "20", "--solver-option", "step_size=1"], 1, "NaN/Inf at t ="),
         (["van_der_pol", "--param", "mu=1000", "--solver", "dopri5", "--solver-option", "max_steps=300"], 1, "'radau' or 'bdf'"),
         (["lorenz", "--solver", "rk4", "--solver-option", "stepsize=0.1"], 2, "did you mean 'step_size'"),
     ],

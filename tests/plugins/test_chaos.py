@@ -71,6 +71,18 @@ def test_lorenz_oversampled_auto_subsample(lorenz_x):
     assert result.statistic > 0.9
     assert result.details["stride"] > 1
     assert result.warnings == []
+    assert result.details["stride_capped"] is False
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_auto_subsample_warns_when_it_stops_at_its_cap(seed):
+    # A random walk never reaches span / step <= 10 within 100 samples: the stride stops at N / 100
+    # and K reads "regular" (0.1-0.2); that must come with a warning that names the stride.
+    walk = np.cumsum(np.random.default_rng(seed).standard_normal(5000))
+    with pytest.warns(OversamplingWarning, match="stopped at its cap, stride 50"):
+        result = ZeroOneTest(subsample="auto").run(walk)
+    assert result.details["stride"] == 50 and result.details["stride_capped"] is True
+    assert len(result.warnings) == 1 and "longer series" in result.warnings[0]
 
 
 def test_fft_displacement_matches_double_loop():

@@ -185,3 +185,39 @@ def test_tsit5_refuses_a_torchdiffeq_method_name_that_is_taken():
 
     with pytest.raises(SolverError, match="already has a method named 'dopri5'"):
         register_method("dopri5")
+
+
+# -- outputs carry the method's order (issue 11, items 15 and 21) -----------------------------------------
+# (the order at outputs between steps is the kit's check_order_holds_at_outputs_between_steps, run above)
+def test_rk4_with_a_finer_step_is_more_accurate_everywhere_on_lorenz():
+    lorenz = dyncore.systems.create("lorenz")
+    x0, t = lorenz.default_x0(), torch.linspace(0.0, 1.0, 101, dtype=torch.float64)
+    reference = dyncore.solvers.create("dop853", rtol=1e-13, atol=1e-13).solve(lorenz, x0, t)
+    fine = dyncore.solvers.create("rk4", step_size=3e-3).solve(lorenz, x0, t)  # 4 steps per output
+    coarse = dyncore.solvers.create("rk4", step_size=1e-2).solve(lorenz, x0, t)
+    assert float((fine - reference).abs().max()) < float((coarse - reference).abs().max()) / 50
+
+
+def test_dopri8_outputs_are_more_accurate_than_dopri5s():
+    # torchdiffeq's dopri8 dense output is fourth order: 3.7e-7 here against dopri5's 2e-10.
+    lorenz = dyncore.systems.create("lorenz")
+    x0, t = lorenz.default_x0(), torch.linspace(0.0, 1.0, 101, dtype=torch.float64)
+    reference = dyncore.solvers.create("dop853", rtol=1e-13, atol=1e-13).solve(lorenz, x0, t)
+    tight = {"rtol": 1e-12, "atol": 1e-12}
+    dopri8 = float((dyncore.solvers.create("dopri8", **tight).solve(lorenz, x0, t) - reference).abs().max())
+    dopri5 = float((dyncore.solvers.create("dopri5", **tight).solve(lorenz, x0, t) - reference).abs().max())
+    assert dopri8 < 1e-10 and dopri8 < dopri5, (dopri8, dopri5)
+
+
+def test_fixed_step_solvers_take_at_most_the_systems_own_step_on_a_coarse_grid():
+    ks = dyncore.systems.create("kuramoto_sivashinsky")
+    coarse = dyncore.simulate(ks, t=np.linspace(0.0, 100.0, 3), transient=100)  # blew up: steps of 50
+    fine = dyncore.simulate(ks, t=np.linspace(0.0, 100.0, 401), transient=100)  # the system's own 0.25
+    np.testing.assert_allclose(coarse.x, fine.x[::200], rtol=0, atol=1e-8)
+    batch = dyncore.simulate(ks, t=np.linspace(0.0, 100.0, 3), transient=100, batch=2)
+    assert np.all(np.isfinite(batch.x))
+    lorenz = dyncore.systems.create("lorenz")  # rk4 too: steps <= 0.01 (its grid's spacing), not 0.5
+    t = torch.linspace(0.0, 2.0, 5, dtype=torch.float64)
+    coarse = dyncore.solvers.create("rk4").solve(lorenz, lorenz.default_x0(), t)
+    reference = dyncore.solvers.create("dop853", rtol=1e-12, atol=1e-12).solve(lorenz, lorenz.default_x0(), t)
+    assert float((coarse - reference).abs().max()) < 1e-2
