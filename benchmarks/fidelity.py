@@ -105,11 +105,15 @@ def markdown(rows: list[dict[str, Any]], command: str, args: argparse.Namespace)
         true = fmt(ly["true"][0]) if ly["true"] else "-"
         if ly.get("true_source") == "computed":
             true += " (c)"
-        z, d = m["zero_one"], m["distances"]
+        z, d, floor = m["zero_one"], m["distances"], m.get("noise_floor") or {}
+
+        def distance(key: str, spec: str, d=d, floor=floor) -> str:
+            return fmt(d[key], spec) + (f" ({fmt(floor[key], spec)})" if key in floor else "")
+
         lines.append(
             head + f" {row['final_loss']:.1e} | {vpt_cell('0.5')} | {vpt_cell('0.05')} | {learned} | {true} | "
-            f"{fmt(z['model'], '.2f')} / {fmt(z['truth'], '.2f')} | {fmt(d['histogram'], '.2f')} | "
-            f"{fmt(d['sliced_wasserstein'], '.3g')} | {fmt(d['power_spectrum'], '.2f')} |"
+            f"{fmt(z['model'], '.2f')} / {fmt(z['truth'], '.2f')} | {distance('histogram', '.2f')} | "
+            f"{distance('sliced_wasserstein', '.3g')} | {distance('power_spectrum', '.2f')} |"
         )
         notes += [f"- {row['system']} / {row['model']}: {note}" for note in m["notes"]]
     lines += [
@@ -117,7 +121,8 @@ def markdown(rows: list[dict[str, Any]], command: str, args: argparse.Namespace)
         "VPT in time units (Lyapunov times in brackets where lambda_1 is known); \"cens.\" counts held-out "
         "starts whose error never crossed the threshold within the horizon. \"(c)\": lambda_1 computed from "
         "the system's own vector field (no published value). Distances: model long free runs against the "
-        "truth's from the same starts.",
+        "truth's from the same starts; in brackets the noise floor, the same distance between the two halves "
+        "of the truth's own long runs (finite samples keep even the truth above 0).",
     ]
     if notes:
         lines += ["", "Notes:", *notes]

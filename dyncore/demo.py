@@ -25,7 +25,7 @@ from dyncore.report import Section, Table, write_report
 from dyncore.trajectory import Trajectory
 
 #: Bumped whenever a step's recipe changes, so that stale caches are recomputed.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 @dataclass
@@ -372,9 +372,10 @@ def evaluation_step(demo: Demo) -> Section:
         lyap = r.get("lyapunov", {})
         learned, true = (lyap.get("learned") or [None])[0], (lyap.get("true") or [None])[0]
         k = r.get("zero_one", {})
-        distances = r.get("distances", {})
+        distances, floor = r.get("distances", {}), r.get("noise_floor", {})
         rows.append([name.replace("_", " "), vpt.get("mean"), vpt.get("lyapunov_times"), learned, true,
-                     k.get("model"), k.get("truth"), distances.get("sliced_wasserstein"), distances.get("power_spectrum")])
+                     k.get("model"), k.get("truth"), with_floor(distances.get("sliced_wasserstein"), floor.get("sliced_wasserstein")),
+                     with_floor(distances.get("power_spectrum"), floor.get("power_spectrum"))])
     notes = [f"{name.replace('_', ' ')}: {note}" for name, r in results.items() for note in r.get("notes", [])]
     return Section(
         "Did they learn the system? The same metrics for all four models",
@@ -383,14 +384,23 @@ def evaluation_step(demo: Demo) -> Section:
             "from a held-out start on the attractor first exceeds 0.5, in time units and in Lyapunov times. Long "
             "term: the largest Lyapunov exponent of the learned model, the 0-1 test K on a long free run (K ≈ 1: the "
             "model is chaotic, K ≈ 0: it settled on a fixed point or a cycle), and distances between the invariant "
-            "measures and power spectra of long free runs and of the truth (0 is perfect)."
+            "measures and power spectra of long free runs and of the truth. In brackets, each distance's noise floor: "
+            "the same distance between two halves of the truth's own long runs. Finite samples keep even the truth "
+            "above 0, so a model is as good as the data can tell when it reaches the floor."
             + "".join(f"\n\nNote, {note}" for note in notes)
         ),
         tables=[Table(["run", "VPT", "VPT (Lyapunov times)", "λ1 learned", "λ1 true", "K model", "K truth",
-                       "measure distance", "spectrum distance"], rows)],
+                       "measure distance (noise floor)", "spectrum distance (noise floor)"], rows)],
         figures=[tuple(f) for f in cached["figures"]],
         commands=[f"dyncore evaluate runs/{name} --system {name.split('_')[0]} -o {name}_metrics.json" for name in results],
     )
+
+
+def with_floor(value: float | None, floor: float | None) -> str | float | None:
+    """A distance with its noise floor in brackets, ``"0.1234 (0.0712)"``; the bare value when there is no floor."""
+    if value is None or floor is None:
+        return value
+    return f"{value:.4g} ({floor:.4g})"
 
 
 # -- step 5: Kuramoto–Sivashinsky ---------------------------------------------------------------------

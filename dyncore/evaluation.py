@@ -34,10 +34,26 @@ LONG_REFERENCE_SPANS = 4.0
 LONG_RUNS = 4
 #: Starts (taken from the model's own long runs) averaged over for the learned Lyapunov exponents.
 LYAPUNOV_STARTS = 64
+#: Steps averaged over per start for Lyapunov exponents, unless more are needed (see _default_lyapunov_steps).
+DEFAULT_LYAPUNOV_STEPS = 1000
+#: Without a positive lambda_1, a system that publishes its limit cycle's ``period`` settles this many periods.
+TRANSIENT_PERIODS = 5.0
+#: Fixed seeded starts (seed 0, whatever ``n_tests`` and ``seed``) for a computed true Lyapunov spectrum.
+TRUE_LYAPUNOV_STARTS = 16
+#: A computed lambda_1 counts as positive (chaos) only if lambda_1 times the averaging time exceeds this: a
+#: tangent vector stretched by less than e^3 may be the neutral direction of a limit cycle (lambda_1 = 0).
+SIGNIFICANT_GROWTH = 3.0
+#: A long run whose states lie farther from the centre of the truth's range than this many half-ranges has
+#: escaped (it may stay finite, e.g. grow to 1e33): two orders of magnitude.
+ESCAPE_FACTOR = 100.0
+
 #: Per-start averaging windows shorter than this many Lyapunov times give finite-time exponents too spread out
-#: for a per-start sign: on Lorenz a start's lambda_1 has sd 0.25 over 5 Lyapunov times (and about 1 start in 150
-#: reads <= 0), sd 0.08 over 18.
+#: for a per-start sign: on Lorenz a start's lambda_1 has sd 0.25 over 5 Lyapunov times (some starts read <= 0),
+#: sd 0.08 over 18 (lowest of 1260 starts: 0.49).
 MIN_LYAPUNOV_TIMES_PER_START = 10.0
+
+#: Computed true spectra per (system class, parameters, dt, steps, exponents): they depend on nothing else.
+_TRUE_SPECTRA: dict[tuple, list[float] | None] = {}
 
 
 def evaluate(
@@ -67,7 +83,9 @@ def evaluate(
         horizon: length of the VPT trajectories (default 10 Lyapunov times, else the reference span).
         long_time: length of the free runs for the long-term metrics (default 100 Lyapunov times,
             else 4 reference spans).
-        transient: time integrated before each held-out start (default 20 Lyapunov times, else 0).
+        transient: time integrated before each held-out start (default 20 Lyapunov times; without a
+            positive lambda_1, 5 published periods, else the system's ``default_transient``, else 0).
+            lambda_1 is the published one or, without one, computed from the system (see Returns).
         thresholds: NRMSE levels of the valid prediction time.
         lyapunov_steps: steps averaged over per start for the Lyapunov exponents (default 1000, more
             where that is under 10 Lyapunov times: a shorter finite-time exponent's sign means little).
@@ -78,10 +96,15 @@ def evaluate(
         ``lyapunov`` (``learned``, ``learned_stderr``, ``learned_positive_fraction`` of the starts
         with lambda_1 > 0, ``true`` and ``true_source``: "reference" for published values,
         "computed" when measured here from the system's vector field, as for systems without
-        published values that are not stiff), ``zero_one`` (median K over the long runs for
-        ``model`` and ``truth``, and ``model_per_run``, ``truth_per_run``),
-        ``distances`` (``histogram``, ``sliced_wasserstein``, ``power_spectrum``) and ``notes``
-        (why a number is missing, e.g. a model run that blew up).
+        published values that are not stiff: from 16 fixed settled starts, so independent of
+        ``n_tests`` and ``seed``, and cached per system, parameters and ``dt``), ``zero_one``
+        (median K over the long runs for ``model`` and ``truth``, and ``model_per_run``,
+        ``truth_per_run``), ``distances`` (``histogram``, ``sliced_wasserstein``,
+        ``power_spectrum``), ``noise_floor`` (the same distances between the first and second
+        halves of the truth's long runs: what truth scores against truth with as many samples),
+        ``long_run`` ("ok", "blew up", "escaped" when finite but orders of magnitude outside the
+        truth's range, or "failed"; only "ok" runs get a learned lambda_1 and a model K) and
+        ``notes`` (why a number is missing, e.g. a model run that blew up).
     Raises:
         ConfigError, DataError: unusable arguments or data.
     """
@@ -95,6 +118,10 @@ def evaluate(
             raise ConfigError("say what to evaluate against: a system (--system NAME) or held-out data (--data FILE)")
     if not isinstance(n_tests, int) or isinstance(n_tests, bool) or n_tests < 1:
         raise ConfigError(f"n_tests must be a positive integer, got {n_tests!r}")
+    if transient is not None and (
+        isinstance(transient, bool) or not isinstance(transient, (int, float)) or not math.isfinite(transient) or transient < 0
+    ):
+        raise ConfigError(f"transient must be a non-negative number of time units, got {transient!r}")
     data = _as_data(system_or_data)
     system = None
     if data is None:
@@ -107,33 +134,33 @@ def evaluate(
         notes.append(f"training step unknown: used the system's reference step {dt:g}")
 
     if system is not None:
-        true_lyapunov = _published_exponents(system.reference())
-        lam = true_lyapunov[0] if true_lyapunov else None
+        k = n_exponents or min(system.dim, 3)
+        true_steps = lyapunov_steps or DEFAULT_LYAPUNOV_STEPS
+        true_lyapunov, true_source = _true_exponents(system, dt, true_steps, k, notes)
+        lam = _chaotic_exponent(true_lyapunov, true_source, system, dt, true_steps)
         span = float(system.default_times()[-1] - system.default_times()[0])
-        horizon = horizon or (HORIZON_LYAPUNOV_TIMES / lam if lam and lam > 0 else span)
-        long_time = long_time or (LONG_LYAPUNOV_TIMES / lam if lam and lam > 0 else LONG_REFERENCE_SPANS * span)
-        settle = TRANSIENT_LYAPUNOV_TIMES / lam if transient is None and lam and lam > 0 else (transient or 0.0)
+        horizon = horizon or (HORIZON_LYAPUNOV_TIMES / lam if lam else span)
+        long_time = long_time or (LONG_LYAPUNOV_TIMES / lam if lam else LONG_REFERENCE_SPANS * span)
+        settle = _settling_time(system, lam) if transient is None else float(transient)
         test = system.simulate(None, _grid(horizon, dt), batch=n_tests, seed=seed, transient=settle)
         long_truth = system.simulate(test.x[0, :LONG_RUNS], _grid(long_time, dt))
         system_name = system.name
     else:
         true_lyapunov = _published_exponents(data.meta.get("reference", {}))
-        lam = true_lyapunov[0] if true_lyapunov else None
+        true_source = "reference" if true_lyapunov else None
+        lam = true_lyapunov[0] if true_lyapunov and true_lyapunov[0] > 0 else None
         if _uniform_step(data.t) is None:
             raise DataError("held-out data must be sampled on a uniform grid; resample it")
+        if transient is not None:
+            raise ConfigError("a transient applies to held-out starts drawn from a system; held-out data are used as given")
         test = data if data.batched else Trajectory(data.t, data.x[:, None], data.meta)
         long_truth = test
         system_name = data.meta.get("system")
         horizon, long_time = float(test.t[-1] - test.t[0]), float(test.t[-1] - test.t[0])
+        settle = None
+        k = n_exponents or min(test.dim, 3)
 
-    k = n_exponents or min(test.dim, 3)
     lyapunov_steps = lyapunov_steps or _default_lyapunov_steps(lam, dt)
-    true_source = "reference" if true_lyapunov else None
-    if true_lyapunov is None and system is not None and not system.stiff and not system.has_semilinear_split:
-        computed = _noting_convergence(notes, "true Lyapunov exponents (computed)", lambda: metrics.lyapunov_spectrum(
-            system, test.x[0], dt=dt, n_steps=lyapunov_steps, n_transient=lyapunov_steps // 4, n_exponents=k, seed=seed
-        ))
-        true_lyapunov, true_source = computed.exponents.tolist(), "computed"
     sigma = long_truth.x.reshape(-1, long_truth.dim).std(axis=0)
     if not np.all(sigma > 0):
         raise DataError("the held-out data do not vary in every component; the NRMSE needs a positive spread")
@@ -142,26 +169,28 @@ def evaluate(
     except DyncoreError as exc:  # the model's own solver gave up: a finding, not a crash
         notes.append(f"the model's forecasts failed: {exc}")
         vpt = {str(level): None for level in thresholds}
-    failure = "the model's long free run blew up (non-finite states)"
+    long_run, failure = "blew up", "the model's long free run blew up (non-finite states)"
     try:
         model_long = metrics.forecast(model, long_truth)
     except DyncoreError as exc:
-        failure = f"the model's long free run failed: {exc}"
+        long_run, failure = "failed", f"the model's long free run failed: {exc}"
         model_long = np.full(long_truth.x.shape, np.nan)
     finite = bool(np.all(np.isfinite(model_long)))
-    if not finite:
+    if finite:
+        escaped = _escape_note(model_long, long_truth)
+        long_run, failure = ("escaped", escaped) if escaped else ("ok", "")
+    if long_run != "ok":
         notes.append(failure)
+    usable = long_run == "ok"
     # Long-term numbers use the second half of each run: the model's own transient is over by then
     # (a model may leave the attractor late, e.g. for a spurious fixed point).
     half = len(model_long) // 2
     model_tail, truth_tail = model_long[half:], long_truth.x[half:]
-    distances = {
-        "histogram": metrics.histogram_distance(model_tail, truth_tail),
-        "sliced_wasserstein": metrics.sliced_wasserstein_distance(model_tail, truth_tail, seed=seed),
-        "power_spectrum": metrics.power_spectrum_distance(model_tail, truth_tail),
-    }
+    distances = _distances(model_tail, truth_tail, seed)
+    # The floor: truth against truth with as many samples (the first halves of the same runs).
+    noise_floor = _distances(long_truth.x[: len(model_long) - half], truth_tail, seed)
     oversampled: list[str] = []
-    model_k = [_zero_one(model_tail[:, i], seed, f"model run {i}", notes, oversampled) for i in range(model_tail.shape[1])] if finite else []
+    model_k = [_zero_one(model_tail[:, i], seed, f"model run {i}", notes, oversampled) for i in range(model_tail.shape[1])] if usable else []
     truth_k = [_zero_one(truth_tail[:, i], seed, f"truth run {i}", notes, oversampled) for i in range(truth_tail.shape[1])]
     if oversampled:
         notes.append(
@@ -174,7 +203,7 @@ def evaluate(
         "model_per_run": model_k,
         "truth_per_run": truth_k,
     }
-    learned = _learned_lyapunov(model, model_long, dt, lyapunov_steps, k, seed, notes) if finite else None
+    learned = _learned_lyapunov(model, model_long, dt, lyapunov_steps, k, seed, notes) if usable else None
     if learned is not None:
         _note_short_lyapunov_window(learned, lam, dt, notes)
     return {
@@ -187,6 +216,7 @@ def evaluate(
             "seed": seed,
             "horizon": horizon,
             "long_time": long_time,
+            "transient": settle,
             "sigma": sigma.tolist(),
         },
         "vpt": vpt,
@@ -199,6 +229,8 @@ def evaluate(
         },
         "zero_one": zero_one,
         "distances": distances,
+        "noise_floor": noise_floor,
+        "long_run": long_run,
         "notes": notes,
     }
 
@@ -227,10 +259,14 @@ def format_table(result: dict[str, Any]) -> str:
     z = result["zero_one"]
     per_run = ", ".join(num(v, ".2f") for v in z.get("model_per_run", []))
     rows.append(("0-1 test K model / truth", f"{num(z['model'])} / {num(z['truth'])}" + (f" (model runs: {per_run})" if per_run else "")))
-    d = result["distances"]
-    rows.append(("histogram distance (TV)", num(d["histogram"])))
-    rows.append(("sliced Wasserstein (sigma)", num(d["sliced_wasserstein"])))
-    rows.append(("power-spectrum distance", num(d["power_spectrum"])))
+    d, floor = result["distances"], result.get("noise_floor") or {}
+
+    def distance(key: str) -> str:
+        return num(d[key]) + (f"  (noise floor {num(floor[key])})" if key in floor else "")
+
+    rows.append(("histogram distance (TV)", distance("histogram")))
+    rows.append(("sliced Wasserstein (sigma)", distance("sliced_wasserstein")))
+    rows.append(("power-spectrum distance", distance("power_spectrum")))
     width = max(len(r[0]) for r in rows)
     s = result["setup"]
     head = f"{result['model']} on {result['system'] or 'data'}: {s['n_tests']} held-out starts, dt = {s['dt']:g}, seed {s['seed']}"
@@ -262,6 +298,112 @@ def _run_info(run: Any) -> dict[str, Any]:
         info["system"] = meta["system"]
         info["params"] = meta.get("params") or {}
     return info
+
+
+def _true_exponents(system: Any, dt: float, steps: int, k: int, notes: list[str]) -> tuple[list[float] | None, str | None]:
+    """The system's Lyapunov exponents and their source: published ("reference"), else "computed" (cached), else None.
+
+    Stiff and semilinear systems without published values get none (RK4 on their field would need tiny steps).
+    """
+    published = _published_exponents(system.reference())
+    if published:
+        return published, "reference"
+    if system.stiff or system.has_semilinear_split:
+        return None, None
+    key = (type(system).__module__, type(system).__qualname__, repr(sorted(system.params.items())), float(dt), int(steps), int(k))
+    if key not in _TRUE_SPECTRA:
+        _TRUE_SPECTRA[key] = _compute_exponents(system, dt, steps, k, notes)
+    spectrum = _TRUE_SPECTRA[key]
+    return (list(spectrum), "computed") if spectrum else (None, None)
+
+
+def _compute_exponents(system: Any, dt: float, steps: int, k: int, notes: list[str]) -> list[float] | None:
+    """lambda_1..k of ``system`` from fixed starts settled by its reference span, averaged over at least that span.
+
+    The starts do not depend on the evaluation's ``n_tests`` or ``seed``, so neither does the result.
+    """
+    from dyncore import metrics
+
+    span = _reference_span(system)
+    settle = max(float(getattr(system, "default_transient", 0.0) or 0.0), span)
+    n_steps = max(int(steps), math.ceil(span / dt))
+    try:
+        starts = system.simulate(None, np.array([0.0, dt]), batch=TRUE_LYAPUNOV_STARTS, seed=0, transient=settle).x[0]
+        spectrum = _noting_convergence(notes, "true Lyapunov exponents (computed)", lambda: metrics.lyapunov_spectrum(
+            system, starts, dt=dt, n_steps=n_steps, n_transient=max(n_steps // 4, 1), n_exponents=k, seed=0
+        ))
+    except DyncoreError as exc:
+        notes.append(f"true Lyapunov exponents could not be computed from the system: {exc}")
+        return None
+    return spectrum.exponents.tolist()
+
+
+def _chaotic_exponent(exponents: list[float] | None, source: str | None, system: Any, dt: float, steps: int) -> float | None:
+    """lambda_1 if it is positive (and, when computed, significantly so), else None: the unit of Lyapunov times."""
+    if not exponents or exponents[0] <= 0:
+        return None
+    if source == "computed" and exponents[0] * _averaging_time(system, dt, steps) < SIGNIFICANT_GROWTH:
+        return None
+    return float(exponents[0])
+
+
+def _averaging_time(system: Any, dt: float, steps: int) -> float:
+    return max(int(steps), math.ceil(_reference_span(system) / dt)) * dt
+
+
+def _reference_span(system: Any) -> float:
+    times = system.default_times()
+    return float(times[-1] - times[0])
+
+
+def _settling_time(system: Any, lam: float | None) -> float:
+    """How long held-out starts are integrated onto the attractor: by the system's own time scale.
+
+    20 Lyapunov times for a chaotic system (lambda_1 published or computed); else 5 published periods
+    (a limit cycle); else the system's ``default_transient`` (0 when it declares none, e.g. a spiral whose
+    attractor is a fixed point, where settling would leave nothing to predict).
+    """
+    if lam:
+        return TRANSIENT_LYAPUNOV_TIMES / lam
+    period = system.reference().get("period")
+    if isinstance(period, (int, float)) and period > 0:
+        return TRANSIENT_PERIODS * float(period)
+    return float(getattr(system, "default_transient", 0.0) or 0.0)
+
+
+def _distances(model: np.ndarray, truth: np.ndarray, seed: int) -> dict[str, float]:
+    """The three long-term distances between samples ``(n, [batch,] dim)``."""
+    from dyncore import metrics
+
+    return {
+        "histogram": metrics.histogram_distance(model, truth),
+        "sliced_wasserstein": metrics.sliced_wasserstein_distance(model, truth, seed=seed),
+        "power_spectrum": metrics.power_spectrum_distance(model, truth),
+    }
+
+
+def _escape_note(run: np.ndarray, truth: Trajectory) -> str:
+    """A note naming the long runs that left the truth's range by orders of magnitude, or ``""`` if none did.
+
+    Args:
+        run: the model's long runs ``(n, batch, dim)``, finite.
+        truth: the truth over the same times; its per-component range sets the scale.
+    """
+    x = truth.x.reshape(-1, truth.dim)
+    centre, half_range = (x.max(axis=0) + x.min(axis=0)) / 2, (x.max(axis=0) - x.min(axis=0)) / 2
+    ratio = np.max(np.abs(run - centre) / np.where(half_range > 0, half_range, 1.0), axis=-1)  # (n, batch)
+    runs = [int(i) for i in np.nonzero(ratio.max(axis=0) > ESCAPE_FACTOR)[0]]
+    if not runs:
+        return ""
+    first = runs[0]
+    when = int(np.argmax(ratio[:, first] > ESCAPE_FACTOR))
+    peak = float(np.max(np.abs(run[:, first])))
+    return (
+        f"the model's long free run escaped the data's range: run{'s' if len(runs) > 1 else ''} "
+        f"{', '.join(map(str, runs))} of {run.shape[1]} left it by over {ESCAPE_FACTOR:g} times its half-width "
+        f"(run {first} from t = {truth.t[when]:g}, reaching |x| = {peak:.3g}); no 0-1 test or learned lambda_1 for "
+        "such runs (as for a blow-up)"
+    )
 
 
 def _published_exponents(reference: dict[str, Any]) -> list[float] | None:
@@ -325,29 +467,6 @@ def _zero_one(x: np.ndarray, seed: int, label: str, notes: list[str], oversample
     return result.statistic
 
 
-def _default_lyapunov_steps(lam: float | None, dt: float) -> int:
-    """1000 steps, or as many as cover MIN_LYAPUNOV_TIMES_PER_START Lyapunov times when lambda_1 > 0 is known."""
-    if lam and lam > 0:
-        return max(1000, math.ceil(MIN_LYAPUNOV_TIMES_PER_START / (lam * dt)))
-    return 1000
-
-
-def _note_short_lyapunov_window(learned: Any, lam: float | None, dt: float, notes: list[str]) -> None:
-    """Say when some starts read lambda_1 <= 0 over a window too short for a finite-time exponent's sign to mean much."""
-    first = learned.per_start[:, 0]
-    rate = lam if lam and lam > 0 else float(first.mean())
-    non_positive = int(np.sum(first <= 0))
-    window = learned.time * rate
-    if non_positive == 0 or rate <= 0 or window >= MIN_LYAPUNOV_TIMES_PER_START:
-        return
-    notes.append(
-        f"lambda_1 <= 0 from {non_positive} of {len(first)} starts, but each start averages only {window:.1f} Lyapunov "
-        f"times, over which finite-time exponents spread widely (sd {np.std(first, ddof=1):.2f} here): give "
-        f"lyapunov_steps >= {math.ceil(MIN_LYAPUNOV_TIMES_PER_START / (rate * dt))} "
-        "before reading learned_positive_fraction as a count of attractors"
-    )
-
-
 def _median(values: list[float | None]) -> float | None:
     finite = [v for v in values if v is not None]
     return float(np.median(finite)) if finite else None
@@ -386,3 +505,26 @@ def _noting_convergence(notes: list[str], label: str, measure: Any) -> Any:
         else:
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     return spectrum
+
+
+def _default_lyapunov_steps(lam: float | None, dt: float) -> int:
+    """DEFAULT_LYAPUNOV_STEPS, or as many as cover MIN_LYAPUNOV_TIMES_PER_START Lyapunov times of a known lambda_1."""
+    if lam and lam > 0:
+        return max(DEFAULT_LYAPUNOV_STEPS, math.ceil(MIN_LYAPUNOV_TIMES_PER_START / (lam * dt)))
+    return DEFAULT_LYAPUNOV_STEPS
+
+
+def _note_short_lyapunov_window(learned: Any, lam: float | None, dt: float, notes: list[str]) -> None:
+    """Say when some starts read lambda_1 <= 0 over a window too short for a finite-time exponent's sign to mean much."""
+    first = learned.per_start[:, 0]
+    rate = lam if lam and lam > 0 else float(first.mean())
+    non_positive = int(np.sum(first <= 0))
+    window = learned.time * rate
+    if non_positive == 0 or rate <= 0 or window >= MIN_LYAPUNOV_TIMES_PER_START:
+        return
+    notes.append(
+        f"lambda_1 <= 0 from {non_positive} of {len(first)} starts, but each start averages only {window:.1f} Lyapunov "
+        f"times, over which finite-time exponents spread widely (sd {np.std(first, ddof=1):.2f} here): give "
+        f"lyapunov_steps >= {math.ceil(MIN_LYAPUNOV_TIMES_PER_START / (rate * dt))} "
+        "before reading learned_positive_fraction as a count of attractors"
+    )

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 import dyncore
-from dyncore.errors import CheckpointError, ConfigError, DataError, OutputExistsError, TrainingDiverged
+from dyncore.errors import CheckpointError, ConfigError, DataError, OutputExistsError, SolverError, TrainingDiverged
 from dyncore.io import atomic_write
 from dyncore.model import Model
 from dyncore.trainer import Callback, History, Trainer
@@ -254,7 +254,11 @@ class Run:
             if k > 1 and not np.allclose(grid[:k], t_context, rtol=1e-6, atol=1e-12 * max(1.0, abs(grid[-1]))):
                 raise DataError(f"the context's times are not spaced by dt = {dt:g}; give --dt equal to the data's step")
         with torch.no_grad():
-            x = model.rollout(torch.as_tensor(context, dtype=torch.float64), torch.as_tensor(grid, dtype=torch.float64))
+            try:
+                x = model.rollout(torch.as_tensor(context, dtype=torch.float64), torch.as_tensor(grid, dtype=torch.float64))
+            except SolverError as exc:  # the model's own integrator gave up: the model diverged, the input is fine
+                raise SolverError(f"the {model.name} model's rollout diverged (start: {source}): {exc}") from None
+        _check_rollout_finite(model, x.cpu().numpy(), grid, source)
         meta = {
             "model": model.name,
             "run": str(self.path) if self.path else None,
@@ -262,6 +266,23 @@ class Run:
             "dyncore_version": dyncore.__version__,
         }
         return Trajectory(grid, x.cpu().numpy(), meta)
+
+
+def _check_rollout_finite(model: Model, x: np.ndarray, grid: np.ndarray, source: str) -> None:
+    """Raise :class:`SolverError` naming the time where the model's own rollout left the finite numbers.
+
+    The context was finite (data files and ``x0`` are checked), so NaN/Inf here is the model diverging, not bad data.
+    """
+    finite = np.isfinite(x.reshape(len(grid), -1)).all(axis=1)
+    if finite.all():
+        return
+    i = int(np.argmin(finite))
+    last = f" (finite up to t = {grid[i - 1]:g})" if i > 0 else ""
+    raise SolverError(
+        f"the {model.name} model's rollout diverged (start: {source}): its states became NaN/Inf at t = {grid[i]:g}{last}; "
+        "the trained model is unstable there, not the input: predict a shorter span (--t-end), start elsewhere, or "
+        "train it longer or with a smaller lr"
+    )
 
 
 def _grid(t0: float, t_end: Any, dt: Any, k: int) -> np.ndarray:

@@ -18,6 +18,7 @@ import numpy as np
 
 import dyncore
 from dyncore.errors import ConfigError, SolverError, StiffnessWarning
+from dyncore.faults import check_vector_field_shape
 from dyncore.params import merge_params
 from dyncore.trajectory import Trajectory
 
@@ -79,6 +80,7 @@ def simulate(system: str | System, x0: Any = None, t: Any = None, *, solver: str
         small), reference invariants, dyncore_version and the content_hash of ``t`` and ``x``.
     Raises:
         ConfigError: an unknown system, option or parameter, a wrong ``x0`` shape, bad times.
+        PluginError: the system's vector field does not return the shape of its input (checked once, before solving).
         SolverError: the solver cannot handle the system, exceeded its step budget, or blew up.
     """
     import torch
@@ -103,6 +105,7 @@ def simulate(system: str | System, x0: Any = None, t: Any = None, *, solver: str
     transient = _non_negative("transient", getattr(system, "default_transient", 0.0) if opts["transient"] is None else opts["transient"])
     noise = _non_negative("noise", opts["noise"])
     fraction = _kept_fraction(opts["irregular"])
+    check_vector_field_shape(system, x0, float(times[0]) - transient)  # a plugin's shape bug, not a solver failure
 
     progress = Progress(f"simulating {system.name}", times[0] - transient, times[-1], opts["progress"])
     f = Watched(system, progress) if progress.enabled else system

@@ -39,6 +39,8 @@ def test_quick_demo_writes_every_figure_and_metric(quick_report):
     metrics = json.loads((out / "metrics.json").read_text())
     assert EXPECTED_METRICS <= set(metrics)
     assert set(metrics["evaluation"]) == {"spiral_rnn", "spiral_node", "lorenz_rnn", "lorenz_node"}
+    assert all(set(r["noise_floor"]) == set(r["distances"]) for r in metrics["evaluation"].values())
+    assert "measure distance (noise floor)" in markdown and "spectrum distance (noise floor)" in html
     assert metrics["zero_one"]["K"]["Lorenz x (chaotic)"] > 0.9
     assert abs(metrics["zero_one"]["K"]["Van der Pol x, mu = 1 (limit cycle)"]) < 0.1
     assert [m for m in messages if re.match(r"\[\d/6\]", m)] == [f"[{i}/6] {s}" for i, s in enumerate(STEPS, 1)]

@@ -84,3 +84,31 @@ def _metric_names() -> list[str]:
 def test_every_metric_is_documented(name):
     # `name(` or `name`: valid_prediction_times( alone does not document valid_prediction_time
     assert re.search(rf"`{name}[`(]", (DOCS / "chaos-and-metrics.md").read_text()), f"docs/chaos-and-metrics.md lacks `{name}`"
+
+def test_plugin_docs_cover_every_abstract_method_and_result_field():
+    """docs/writing-plugins.md spells out the Model, System and ChaosTest contracts (and ChaosResult's fields)."""
+    import dataclasses
+
+    from dyncore.chaos import ChaosResult, ChaosTest
+    from dyncore.model import Model
+    from dyncore.system import System
+
+    text = (DOCS / "writing-plugins.md").read_text()
+    facts = {Model: "default_hparams", System: "default_params", ChaosTest: "default_options"}
+    for cls, fact in facts.items():
+        abstract = [n for n, v in vars(cls).items() if getattr(getattr(v, "fget", v), "__isabstractmethod__", False)]
+        assert abstract
+        for name in [*abstract, fact]:
+            assert f"`{name}" in text or f"def {name}(" in text, f"writing-plugins.md does not document {cls.__name__}.{name}"
+    for f in dataclasses.fields(ChaosResult):
+        assert f"`{f.name}`" in text, f"writing-plugins.md does not document ChaosResult.{f.name}"
+    assert "--param" in text and "reference()" in text
+
+
+def test_check_ids_in_plugin_docs_are_real():
+    """Every test id the docs show (``name-check_...``) names a check that exists."""
+    checks = {c.split(":")[1] for c in _all_checks()}
+    ids = re.findall(r"`(?:[a-z_]+-)+(check_[a-z0-9_]+)`", (DOCS / "writing-plugins.md").read_text())
+    assert ids
+    for check in ids:
+        assert check in checks or check[:-1] in checks, f"writing-plugins.md shows a test id for no check: {check}"

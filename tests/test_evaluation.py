@@ -39,6 +39,24 @@ class BlowsUp(LorenzField):
         return out
 
 
+class Escapes(LorenzField):
+    """Lorenz, then growth to 1e33 that stays finite: a model whose free run leaves the attractor without blowing up."""
+
+    name = "escapes"
+
+    def rollout(self, context, t):
+        out = super().rollout(context, t)
+        out[len(t) // 2 :] *= 1e32
+        return out
+
+
+class NoReferenceLorenz(dyncore.systems.get("lorenz")):
+    """Lorenz without published exponents, as a third party's chaotic system may be."""
+
+    def reference(self):
+        return {}
+
+
 @pytest.fixture(scope="module")
 def exact():
     # 1000 steps = 18 Lyapunov times per start: a start's lambda_1 then has sd 0.08 (lowest of 256 starts: 0.67).
@@ -131,3 +149,49 @@ def test_an_unresolved_learned_lambda_1_is_a_note_not_a_stray_warning(recwarn):
     result = evaluate(LorenzField(rho=350.0, substeps=1), "lorenz", **{**SHORT, "n_tests": 2, "lyapunov_steps": 100})
     assert any(note.startswith("learned Lyapunov exponents: lambda_1") and "not resolved from 0" in note for note in result["notes"])
     assert not [w for w in recwarn if issubclass(w.category, dyncore.metrics.LyapunovConvergenceWarning)]
+
+
+def test_noise_floor_is_reported_beside_each_distance(exact):
+    """Truth against truth is not 0 with finite samples: the floor tells how small a distance can honestly be."""
+    floor = exact["noise_floor"]
+    assert set(floor) == set(exact["distances"])
+    assert all(0 < floor[key] < 0.3 for key in floor), floor
+    assert exact["distances"]["histogram"] < floor["histogram"] + 0.1  # the exact model scores near the floor
+    assert format_table(exact).count("noise floor") == 3
+
+
+def test_a_run_that_escapes_but_stays_finite_is_flagged_and_gets_no_exponent():
+    result = evaluate(Escapes(substeps=1), "lorenz", **SHORT)
+    assert result["long_run"] == "escaped"
+    assert result["lyapunov"]["learned"] is None and result["zero_one"]["model"] is None
+    assert any("escaped the data's range" in note and "e+33" in note for note in result["notes"]), result["notes"]
+    assert math.isfinite(result["distances"]["sliced_wasserstein"])
+
+
+def test_true_exponent_without_a_reference_is_computed_once_whatever_n_tests(monkeypatch):
+    """No published lambda_1: computed from fixed settled starts (not from the held-out ones), cached, and used for
+    the transient, the horizon and the VPT in Lyapunov times."""
+    from dyncore import evaluation
+
+    monkeypatch.setattr(evaluation, "_TRUE_SPECTRA", {})
+    calls = []
+    compute = evaluation._compute_exponents
+    monkeypatch.setattr(evaluation, "_compute_exponents", lambda *args: calls.append(1) or compute(*args))
+    settings = {k: v for k, v in SHORT.items() if k not in ("transient", "horizon")}
+    few = evaluate(LorenzField(substeps=1), NoReferenceLorenz(), **{**settings, "n_tests": 2})
+    more = evaluate(LorenzField(substeps=1), NoReferenceLorenz(), **{**settings, "n_tests": 3})
+    assert len(calls) == 1
+    assert few["lyapunov"]["true_source"] == "computed" and few["lyapunov"]["true"] == more["lyapunov"]["true"]
+    lam = few["lyapunov"]["true"][0]
+    assert lam == pytest.approx(0.906, rel=0.1)
+    assert few["setup"]["transient"] == pytest.approx(20 / lam) and few["setup"]["horizon"] == pytest.approx(10 / lam)
+    vpt = few["vpt"]["0.5"]
+    assert vpt["lyapunov_times"] == pytest.approx(vpt["mean"] * lam)
+    settled = evaluate(LorenzField(substeps=1), NoReferenceLorenz(), **{**settings, "n_tests": 2, "transient": 3.0})
+    assert settled["setup"]["transient"] == 3.0 and len(calls) == 1
+
+
+@pytest.mark.parametrize("transient", [-1.0, math.nan, math.inf, "long"])
+def test_bad_transient_is_a_config_error(transient):
+    with pytest.raises(dyncore.ConfigError, match="transient must be a non-negative number"):
+        evaluate(LorenzField(), "lorenz", transient=transient)

@@ -263,3 +263,49 @@ def test_a_plugin_that_exits_at_import_does_not_end_the_cli(fake_site):
     result = run_dyncore("list", "--json", env=fake_site.env)
     assert result.returncode == 0 and json.loads(result.stdout)
     assert "'exiter'" in result.stderr and "SystemExit" in result.stderr
+
+
+BUGGY = """
+import dyncore
+import torch
+
+class Base(dyncore.System):
+    dim = 2
+    def default_x0(self):
+        return torch.ones(2, dtype=torch.float64)
+    def default_times(self):
+        return torch.linspace(0, 1, 5, dtype=torch.float64)
+
+class DropsBatch(Base):
+    '''Sums over the batch: right for one state, wrong for a batch.'''
+    name = "drops_batch"
+    def vector_field(self, t, x):
+        return -x.reshape(-1, 2).sum(0)
+
+class Raises(Base):
+    '''Divides by zero in its field.'''
+    name = "raises"
+    def vector_field(self, t, x):
+        return x * (1 // 0)
+
+@dyncore.hookimpl
+def register_systems(registry):
+    registry.add("drops_batch", DropsBatch)
+    registry.add("raises", Raises)
+"""
+
+
+def test_an_error_inside_a_plugins_component_names_the_plugin_not_dyncore(fake_site, tmp_path):
+    """A bug in a third party's vector field is that plugin's, and a shape bug is found before the solver runs."""
+    fake_site.add("buggy-dist", {"buggy": "buggy_plugin"}, {"buggy_plugin": BUGGY})
+    shape = run_dyncore("simulate", "drops_batch", "--batch", "4", "-o", str(tmp_path / "a.npz"), env=fake_site.env)
+    assert shape.returncode == 1, shape.stderr
+    assert "system 'drops_batch' (plugin 'buggy', distribution buggy-dist): vector_field returned shape (2,) for " \
+           "states of shape (4, 2)" in shape.stderr
+    assert "solver" not in shape.stderr and shape.stderr.count("\n") == 1
+    raised = run_dyncore("simulate", "raises", "-o", str(tmp_path / "b.npz"), env=fake_site.env)
+    assert raised.returncode == 1, raised.stderr
+    assert "system 'raises' from plugin 'buggy' (distribution buggy-dist) raised ZeroDivisionError" in raised.stderr
+    assert "buggy_plugin.py:" in raised.stderr and "not in dyncore" in raised.stderr
+    assert "internal error" not in raised.stderr and raised.stderr.count("\n") == 1
+    assert not (tmp_path / "a.npz").exists() and not (tmp_path / "b.npz").exists()

@@ -100,7 +100,9 @@ class DyncoreGroup(click.Group):
         except Exception as exc:
             if debug_enabled(ctx):
                 raise
-            fail(f"internal error ({type(exc).__name__}: {exc}); rerun with --debug for the traceback and report it")
+            from dyncore.faults import plugin_fault
+
+            fail(plugin_fault(exc) or f"internal error ({type(exc).__name__}: {exc}); rerun with --debug for the traceback and report it")
 
 
 def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,

@@ -18,16 +18,21 @@ import click
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of the held-out starts (the data default is 0).")
 @click.option("--horizon", type=float, default=None, help="Length of the VPT trajectories [10 Lyapunov times].")
 @click.option("--long-time", type=float, default=None, help="Length of the long free runs [100 Lyapunov times, else 4 reference spans].")
+@click.option("--transient", type=float, default=None,
+              help="Time integrated before each held-out start [20 Lyapunov times, else 5 periods, else the system's transient].")
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Write the metrics as JSON.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON instead of a table.")
 def evaluate_command(run_dir: Path, data_path: Path | None, system_name: str | None, n_tests: int, seed: int,
-                     horizon: float | None, long_time: float | None, output: Path | None, force: bool, as_json: bool) -> None:
+                     horizon: float | None, long_time: float | None, transient: float | None, output: Path | None, force: bool,
+                     as_json: bool) -> None:
     """Evaluate the trained model in RUN_DIR on held-out trajectories that start on the attractor.
 
     Prints valid prediction times, the learned largest Lyapunov exponent against the true one,
     the 0-1 test of a long free run, and invariant-measure and power-spectrum distances.
-    Python: dyncore.evaluate(dyncore.Run.load(RUN_DIR), system_or_data, n_tests=..., seed=...).
+    Distances come with their noise floor (truth against truth). lambda_1, when the system publishes
+    none, is computed from it; VPT is then in Lyapunov times too.
+    Python: dyncore.evaluate(dyncore.Run.load(RUN_DIR), system_or_data, n_tests=..., seed=..., transient=...).
     """
     import dyncore
     from dyncore.errors import ConfigError, OutputExistsError
@@ -40,7 +45,7 @@ def evaluate_command(run_dir: Path, data_path: Path | None, system_name: str | N
         raise OutputExistsError(f"{output} exists; pass --force to overwrite it or choose another name")
     run = dyncore.Run.load(run_dir)
     target = dyncore.Trajectory.load(data_path) if data_path is not None else system_name
-    result = dyncore.evaluate(run, target, n_tests=n_tests, seed=seed, horizon=horizon, long_time=long_time)
+    result = dyncore.evaluate(run, target, n_tests=n_tests, seed=seed, horizon=horizon, long_time=long_time, transient=transient)
     text = json.dumps(result, indent=2, default=float)
     if output is not None:
         with atomic_write(output, "w") as f:

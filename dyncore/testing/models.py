@@ -1,7 +1,9 @@
 """Conformance checks for models: one behaviour each, run on an instance built with its defaults.
 
 The checks train nothing long: they cut, roll out and differentiate a model prepared on
-:func:`decaying_rotation`, a 2-dimensional trajectory small enough for any model to take in a second.
+:func:`decaying_rotation`, a 2-dimensional trajectory of 40 points (step 0.1) small enough for any
+model to take in a second; a model whose ``context_length`` exceeds 10 gets ``context_length + 30``
+points (:func:`data_for`), and rollouts run ten steps past the context (:func:`rollout_times`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,20 @@ def _context(model: Model, data: Trajectory) -> torch.Tensor:
     return torch.as_tensor(data.x[: model.context_length])
 
 
+#: Points of the data the checks cut and roll out (more for a long context), and rolled-out times beyond the context.
+DATA_POINTS, ROLLOUT_STEPS = 40, 10
+
+
+def data_for(model: Model, batch: int | None = None) -> Trajectory:
+    """:func:`decaying_rotation` with 40 points, or ``context_length + 30`` when the context is longer than 10."""
+    return decaying_rotation(n=max(DATA_POINTS, model.context_length + 30), batch=batch)
+
+
+def rollout_times(model: Model, data: Trajectory) -> torch.Tensor:
+    """The first ``max(12, context_length + 10)`` times of ``data``: the context and ten steps past it."""
+    return torch.as_tensor(data.t[: max(12, model.context_length + ROLLOUT_STEPS)])
+
+
 def check_hparams_stored_as_given(model: Model) -> None:
     """``hparams`` holds every default, and an unknown hyperparameter is a one-line ConfigError."""
     assert set(model.default_hparams) <= set(model.hparams), f"{model.name}: hparams lack defaults"
@@ -68,15 +84,15 @@ def check_examples_shapes(model: Model) -> None:
     """``examples`` gives finite tensors on the model's device sharing their first dimension; batches add examples."""
     m = fresh(model)
     for lookahead in (1, 2):
-        examples = m.examples(decaying_rotation(), lookahead)
+        examples = m.examples(data_for(m), lookahead)
         assert examples and all(isinstance(v, torch.Tensor) for v in examples.values()), examples
         sizes = {v.shape[0] for v in examples.values()}
         assert len(sizes) == 1 and sizes.pop() > 0, {k: v.shape for k, v in examples.items()}
         for key, value in examples.items():
             assert value.device == m.device, f"{key} is on {value.device}, the model on {m.device}"
             assert torch.isfinite(value).all(), f"{key} has NaN/Inf"
-    single = next(iter(m.examples(decaying_rotation(), 1).values())).shape[0]
-    double = next(iter(m.examples(decaying_rotation(batch=2), 1).values())).shape[0]
+    single = next(iter(m.examples(data_for(m), 1).values())).shape[0]
+    double = next(iter(m.examples(data_for(m, batch=2), 1).values())).shape[0]
     assert double == 2 * single, f"2 trajectories gave {double} examples, 1 gave {single}"
 
 
@@ -97,7 +113,7 @@ def check_examples_refuse_bad_data(model: Model) -> None:
 def check_loss_is_finite_scalar_and_backprops(model: Model) -> None:
     """``loss`` is a finite scalar whose gradient reaches the parameters, finite."""
     m = fresh(model)
-    loss = m.loss(m.examples(decaying_rotation(), 1))
+    loss = m.loss(m.examples(data_for(m), 1))
     assert loss.dim() == 0 and torch.isfinite(loss), loss
     loss.backward()
     grads = [p.grad for p in m.parameters() if p.requires_grad]
@@ -108,18 +124,19 @@ def check_loss_is_finite_scalar_and_backprops(model: Model) -> None:
 def check_rollout_shape_and_context(model: Model) -> None:
     """``rollout`` gives ``(n, [batch,] dim)`` in the context's dtype, starting with the context itself."""
     m = fresh(model)
-    data = decaying_rotation()
+    data = data_for(m)
+    t = rollout_times(m, data)
     for rollout in (m.rollout, m.quick_rollout):
         with torch.no_grad():
-            out = rollout(_context(m, data), torch.as_tensor(data.t[:12]))
-        assert out.shape == (12, data.dim) and out.dtype == torch.float64, (out.shape, out.dtype)
+            out = rollout(_context(m, data), t)
+        assert out.shape == (len(t), data.dim) and out.dtype == torch.float64, (out.shape, out.dtype)
         assert torch.equal(out[: m.context_length], _context(m, data)), "the first rows are not the context"
         assert torch.isfinite(out).all()
-    both = decaying_rotation(batch=2)
+    both = data_for(m, batch=2)
     with torch.no_grad():
-        out = m.rollout(_context(m, both), torch.as_tensor(both.t[:12]))
-        one = m.rollout(_context(m, both.member(1)), torch.as_tensor(both.t[:12]))
-    assert out.shape == (12, 2, data.dim), out.shape
+        out = m.rollout(_context(m, both), t)
+        one = m.rollout(_context(m, both.member(1)), t)
+    assert out.shape == (len(t), 2, data.dim), out.shape
     assert torch.allclose(out[:, 1], one, rtol=1e-4, atol=1e-6), "a batched rollout differs from the single one"
 
 
@@ -128,10 +145,10 @@ def check_state_dict_round_trip(model: Model) -> None:
     m = fresh(model, seed=1)
     copy = type(m).from_config(json.loads(json.dumps(m.config())))
     copy.load_state_dict(m.state_dict())
-    data = decaying_rotation()
+    data = data_for(m)
     with torch.no_grad():
-        a = m.rollout(_context(m, data), torch.as_tensor(data.t[:10]))
-        b = copy.rollout(_context(m, data), torch.as_tensor(data.t[:10]))
+        a = m.rollout(_context(m, data), rollout_times(m, data))
+        b = copy.rollout(_context(m, data), rollout_times(m, data))
     assert torch.equal(a, b), "a reloaded model rolls out differently"
 
 
@@ -145,7 +162,7 @@ def check_seeded_prepare_is_deterministic(model: Model) -> None:
 def check_training_reduces_loss(model: Model) -> None:
     """Thirty Adam steps on the small data set lower the loss."""
     m = fresh(model)
-    examples = m.examples(decaying_rotation(), 1)
+    examples = m.examples(data_for(m), 1)
     optimizer = torch.optim.Adam(m.parameters(), lr=1e-2)
     first = None
     for _ in range(30):

@@ -15,13 +15,14 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from abc import abstractmethod
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import torch
 
-from dyncore.errors import CheckpointError, ConfigError, TrainingDiverged
+from dyncore.errors import CheckpointError, ConfigError, DyncoreWarning, TrainingDiverged
 from dyncore.model import Model
 from dyncore.trainer import HISTORY_COLUMNS, Callback, History, Trainer
 from dyncore.trajectory import Trajectory
@@ -31,14 +32,17 @@ from dyncore_training.guard import WeightGuard
 
 #: Increase when the checkpoint payload changes incompatibly.
 CHECKPOINT_VERSION = 1
+#: ``lr_final="auto"``: the last epochs train at ``lr`` divided by this (the reference 1e-2 -> 1e-3).
+LR_FINAL_DIVISOR = 10.0
 
 
 class GradientTrainer(Trainer):
     """Adam on a model's :meth:`~dyncore.Model.loss`, the reference schedule, built-in callbacks.
 
     Options:
-        epochs (2000), lr (1e-2), lr_final (1e-3; None keeps lr), lr_drop (0.9: the fraction of
-            epochs after which lr_final applies), weight_decay (0).
+        epochs (2000), lr (1e-2), lr_final ("auto": lr / 10, so 1e-3 for the default lr; a number
+            sets it; None keeps lr), lr_drop (0.9: the fraction of epochs after which lr_final
+            applies), weight_decay (0).
         lookahead (1): predicted steps per example (keep 1 for chaotic systems).
         seed (0): seeds the weight initialisation and any shuffling.
         device ("cpu"; "cuda" or "cuda:N" on a GPU).
@@ -51,7 +55,7 @@ class GradientTrainer(Trainer):
     default_options: ClassVar[dict[str, Any]] = {
         "epochs": 2000,
         "lr": 1e-2,
-        "lr_final": 1e-3,
+        "lr_final": "auto",
         "lr_drop": 0.9,
         "weight_decay": 0.0,
         "lookahead": 1,
@@ -74,8 +78,13 @@ class GradientTrainer(Trainer):
             _check_int(self.name, key, o[key], minimum=0)
         _check_int(self.name, "seed", o["seed"], minimum=0)
         _check_number(self.name, "lr", o["lr"], positive=True)
-        if o["lr_final"] is not None:
+        if o["lr_final"] not in (None, "auto"):
             _check_number(self.name, "lr_final", o["lr_final"], positive=True)
+            if o["lr_final"] > o["lr"]:
+                warnings.warn(DyncoreWarning(
+                    f"trainer {self.name!r}: lr_final {o['lr_final']:g} is above lr {o['lr']:g}, so the learning rate rises "
+                    "for the last epochs; leave lr_final at 'auto' (lr / 10) unless that is what you want"
+                ), stacklevel=2)
         _check_number(self.name, "weight_decay", o["weight_decay"])
         _check_number(self.name, "min_delta", o["min_delta"])
         if not 0.0 <= float(o["lr_drop"]) <= 1.0:
@@ -98,6 +107,8 @@ class GradientTrainer(Trainer):
         o = self.options
         if o["lr_final"] is None or epoch < round(float(o["lr_drop"]) * o["epochs"]):
             return float(o["lr"])
+        if o["lr_final"] == "auto":
+            return float(o["lr"]) / LR_FINAL_DIVISOR
         return float(o["lr_final"])
 
     # -- the loop ------------------------------------------------------------------------------

@@ -36,6 +36,18 @@ def test_table_and_json_file(run_dir):
     assert again.returncode != 0 and "--force" in again.stderr
 
 
+def test_transient_option_reaches_the_held_out_starts(run_dir):
+    from click.testing import CliRunner
+
+    from dyncore.cli import cli
+
+    args = ["--n-tests", "2", "--horizon", "1", "--long-time", "10", "--transient", "3", "--json"]
+    result = CliRunner().invoke(cli, ["evaluate", str(run_dir / "run"), *args])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    assert metrics["setup"]["transient"] == 3.0 and set(metrics["noise_floor"]) == set(metrics["distances"])
+
+
 def test_held_out_data_as_json(run_dir):
     result = run_dyncore("evaluate", str(run_dir / "run"), "--data", str(run_dir / "test.npz"), "--json", env=ONE_THREAD)
     assert result.returncode == 0, result.stderr
@@ -49,9 +61,12 @@ def test_held_out_data_as_json(run_dir):
         (["--data", "test.npz", "--system", "lorenz"], "either --data or --system"),
         (["--system", "lorenzz"], "did you mean 'lorenz'"),
         (["--n-tests", "0"], "n_tests must be a positive integer"),
+        (["--transient", "-1"], "transient must be a non-negative number"),
+        (["--data", "{dir}/test.npz", "--transient", "5"], "held-out data are used as given"),
     ],
 )
 def test_bad_arguments_are_one_line(run_dir, args, message):
+    args = [a.replace("{dir}", str(run_dir)) for a in args]
     result = run_dyncore("evaluate", str(run_dir / "run"), *args, env=ONE_THREAD)
     assert result.returncode != 0
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr

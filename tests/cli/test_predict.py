@@ -75,3 +75,23 @@ def test_existing_output_needs_force(runs, tmp_path):
     result = predict(str(runs / "node"), "-o", str(out))
     assert result.exit_code == 1 and "--force" in result.stderr and out.read_bytes() == b"keep"
     assert predict(str(runs / "node"), "-o", str(out), "--force").exit_code == 0
+
+
+@pytest.mark.parametrize("model", ["rnn", "node"])
+def test_a_diverging_rollout_blames_the_model_not_the_data(runs, tmp_path, model):
+    """Weights scaled to 1e200 make the rollout overflow: the message says the model diverged (and when), exit 1."""
+    import shutil
+
+    import torch
+
+    run = tmp_path / model
+    shutil.copytree(runs / model, run)
+    weights = torch.load(run / "weights.pt")
+    torch.save({k: v * 1e200 if k.startswith(("cell.", "head.", "net.")) else v for k, v in weights.items()}, run / "weights.pt")
+    out = tmp_path / "p.npz"
+    result = predict(str(run), "-o", str(out))
+    assert result.exit_code == 1, result.output
+    assert f"the {model} model's rollout diverged" in result.stderr and "clean the data" not in result.stderr
+    assert result.stderr.count("\n") == 1 and not out.exists()
+    if model == "rnn":
+        assert "NaN/Inf at t = 0.3 (finite up to t = 0.2)" in result.stderr

@@ -33,6 +33,7 @@ def rnn(**hparams):
         node(hidden=16, adjoint=True, dtype="float64"),
         rnn(hidden=16, cell="lstm", window=2),
         rnn(hidden=16, cell="gru", layers=1, nonlinearity="tanh"),
+        rnn(hidden=8, layers=1, window=20),  # a context longer than the kit's default 12-point rollout
     ]
 )
 def test_conformance(component, check):

@@ -13,7 +13,7 @@ import torch
 from dyncore_training.callbacks import ProgressBar
 
 import dyncore
-from dyncore.errors import ConfigError, TrainingDiverged, UnknownNameError
+from dyncore.errors import ConfigError, DyncoreWarning, TrainingDiverged, UnknownNameError
 from dyncore.run import read_checkpoint
 from dyncore.testing import parametrize_with_checks
 from dyncore.testing.trainers import LinearStepModel, rotation_data
@@ -40,6 +40,16 @@ def test_reference_schedule_is_the_default():
     history = trainer(epochs=10).fit(LinearStepModel(), rotation_data())
     assert history.lr == [1e-2] * 9 + [1e-3]
     assert trainer(epochs=10, lr_final=None).lr_at(9) == 1e-2
+
+
+def test_final_rate_follows_lr_by_default():
+    """A smaller lr must not rise for the last epochs: the default final rate is lr / 10; an explicit one is kept."""
+    assert [trainer(epochs=10, lr=1e-4).lr_at(e) for e in (0, 9)] == [1e-4, 1e-5]
+    assert trainer(epochs=10, lr=1e-4, lr_final=2e-5).lr_at(9) == 2e-5
+    with pytest.warns(DyncoreWarning, match="lr_final 0.001 is above lr 0.0001"):
+        assert trainer(epochs=10, lr=1e-4, lr_final=1e-3).lr_at(9) == 1e-3
+    with pytest.raises(ConfigError, match="lr_final"):
+        trainer(lr_final="fast")
 
 
 @pytest.mark.parametrize(
