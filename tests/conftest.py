@@ -1,4 +1,4 @@
-"""Shared fixtures: running the CLI in a subprocess, and installing fake plugin distributions."""
+"""Shared fixtures: running the CLI in a subprocess, installing fake plugin distributions; the hypothesis profile."""
 
 from __future__ import annotations
 
@@ -9,8 +9,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Property tests judge results, not speed: hypothesis' default 200 ms deadline fails at random on a busy machine.
+settings.register_profile("dyncore", deadline=None)
+settings.load_profile("dyncore")
 
 
 def run_dyncore(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 300):

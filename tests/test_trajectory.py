@@ -30,7 +30,7 @@ def trajectories(draw):
     return Trajectory(t, x, meta)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(traj=trajectories(), suffix=st.sampled_from([".npz", ".csv"]))
 def test_save_load_round_trip(tmp_path, traj, suffix):
     path = tmp_path / f"data{suffix}"
@@ -144,7 +144,7 @@ def test_save_is_atomic_when_writing_fails(tmp_path, monkeypatch):
         assert json.loads(np.load(path)["meta"].item())["v"] == 1 and "t.npy" in z.namelist()
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=80, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(content=st.binary(max_size=300), suffix=st.sampled_from([".npz", ".csv"]), cut=st.integers(0, 400))
 def test_any_file_is_loaded_or_refused_in_one_line(tmp_path, content, suffix, cut):
     """Random bytes, and valid files cut short at a random byte: a Trajectory or one DataError."""
