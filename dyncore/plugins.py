@@ -20,6 +20,7 @@ import pluggy
 
 from dyncore import hookspecs
 from dyncore.errors import PluginError
+from dyncore.params import env_flag
 from dyncore.registry import KINDS, Registrar, Registry
 
 ENTRY_POINT_GROUP = "dyncore"
@@ -61,7 +62,8 @@ class PluginStatus:
 
 
 def strict() -> bool:
-    return os.environ.get("DYNCORE_STRICT_PLUGINS", "") not in ("", "0", "false", "no")
+    """``DYNCORE_STRICT_PLUGINS=1``: every plugin problem is an error (see :func:`dyncore.params.env_flag`)."""
+    return env_flag("DYNCORE_STRICT_PLUGINS")
 
 
 def disabled_names() -> set[str]:

@@ -29,7 +29,9 @@ import torch
 import dyncore
 from dyncore.errors import CheckpointError, ConfigError, DataError, OutputExistsError, TrainingDiverged
 from dyncore.io import atomic_write
+from dyncore.limits import check_size
 from dyncore.model import Model
+from dyncore.params import resolve_device
 from dyncore.trainer import Callback, History, Trainer
 from dyncore.trajectory import Trajectory
 
@@ -101,6 +103,13 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     missing = [k for k in _CHECKPOINT_KEYS if k not in payload]
     if missing:
         raise CheckpointError(f"{path} is an incomplete checkpoint (no {', '.join(missing)}); train again with --force")
+    epoch = payload["epoch"]
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise CheckpointError(f"{path}: its epoch must be an integer >= 0, got {epoch!r}; the checkpoint is damaged: train again with --force")
+    trainer = payload["trainer"]
+    if not isinstance(payload["model"], dict) or not isinstance(trainer, dict) or not isinstance(trainer.get("name"), str) \
+            or not isinstance(trainer.get("options"), dict):
+        raise CheckpointError(f"{path}: its model or trainer record is malformed; the checkpoint is damaged: train again with --force")
     return payload
 
 
@@ -167,6 +176,7 @@ class Run:
             CheckpointError: not a run directory, or a file in it is corrupt or does not match.
         """
         path = Path(path)
+        target = resolve_device(device)
         config = read_run_config(path)
         spec = config["model"]
         try:
@@ -183,7 +193,7 @@ class Run:
                 "dimension; train again with --force"
             )
         model.load_state_dict(state)
-        model.to(_device(device))
+        model.to(target)
         history = History()
         if (path / HISTORY).is_file():
             try:
@@ -244,13 +254,13 @@ class Run:
                 context = values.reshape(k, model.dim)
                 source = "x0"
             else:
-                context = np.asarray(info["context"], dtype=np.float64)
+                context = _saved_context(self, k)
                 source = "training data"
             dt = dt if dt is not None else info.get("dt")
             t_end = t_end if t_end is not None else info.get("t_end")
             t_context = float(info.get("t0", 0.0)) + float(dt or 0.0) * np.arange(k)
         if grid is None:
-            grid = _grid(float(t_context[0]), t_end, dt, k)
+            grid = _grid(float(t_context[0]), t_end, dt, k, model.dim)
             if k > 1 and not np.allclose(grid[:k], t_context, rtol=1e-6, atol=1e-12 * max(1.0, abs(grid[-1]))):
                 raise DataError(f"the context's times are not spaced by dt = {dt:g}; give --dt equal to the data's step")
         with torch.no_grad():
@@ -264,7 +274,8 @@ class Run:
         return Trajectory(grid, x.cpu().numpy(), meta)
 
 
-def _grid(t0: float, t_end: Any, dt: Any, k: int) -> np.ndarray:
+def _grid(t0: float, t_end: Any, dt: Any, k: int, dim: int) -> np.ndarray:
+    """The prediction grid from ``t0`` to ``t_end`` by ``dt`` (at least ``k`` points), refused if it would not fit."""
     if dt is None or t_end is None:
         raise ConfigError("the output grid is unknown: give --t-end and --dt")
     dt, t_end = float(dt), float(t_end)
@@ -272,8 +283,28 @@ def _grid(t0: float, t_end: Any, dt: Any, k: int) -> np.ndarray:
         raise ConfigError(f"--dt must be a positive number, got {dt:g}")
     if not (math.isfinite(t_end) and t_end > t0):
         raise ConfigError(f"--t-end must be after the start time {t0:g}, got {t_end:g}")
+    check_size(f"a prediction of {(t_end - t0) / dt + 1:.4g} times", 8.0 * ((t_end - t0) / dt + 1) * (dim + 1),
+               "use a larger --dt or a shorter --t-end (or fewer --steps)")
     n = int(math.floor((t_end - t0) / dt * (1 + 1e-12))) + 1
     return t0 + dt * np.arange(max(n, k))
+
+
+def _saved_context(run: Run, k: int) -> np.ndarray:
+    """The training data's first ``k`` states from ``config.json``, checked: ``(k, dim)`` finite numbers."""
+    where = f"{run.path / CONFIG}" if run.path else "the run's config"
+    info = run.config.get("data")
+    if not isinstance(info, dict) or "context" not in info:
+        raise CheckpointError(f"{where} records no training data to start from; give --x0 or --data")
+    try:
+        context = np.asarray(info["context"], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise CheckpointError(f"{where}: data.context must be {k} state(s) of {run.model.dim} numbers; give --x0 or --data") from None
+    if context.shape != (k, run.model.dim) or not np.all(np.isfinite(context)):
+        raise CheckpointError(
+            f"{where}: data.context has shape {context.shape}, the model needs ({k}, {run.model.dim}) finite numbers; "
+            "give --x0 or --data"
+        )
+    return context
 
 
 def read_run_config(path: Path) -> dict[str, Any]:
@@ -286,9 +317,25 @@ def read_run_config(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"{path} has no {CONFIG}; it is not a dyncore run directory") from None
     except (OSError, ValueError) as exc:
         raise CheckpointError(f"{path / CONFIG} is unreadable ({exc}); the run directory is damaged") from None
+    except RecursionError:
+        raise CheckpointError(f"{path / CONFIG} is nested too deeply to read; the run directory is damaged") from None
     if not isinstance(config, dict) or config.get("format") != RUN_FORMAT or "model" not in config:
         raise CheckpointError(f"{path / CONFIG} is not a dyncore run config (foreign file)")
+    _check_data_info(config, path / CONFIG)
     return config
+
+
+def _check_data_info(config: dict[str, Any], where: Path) -> None:
+    """The ``data`` section, when present, is an object whose times are finite numbers (or null)."""
+    info = config.get("data", {})
+    if not isinstance(info, dict):
+        raise CheckpointError(f"{where}: 'data' must be an object, got {type(info).__name__}; the run directory is damaged")
+    for key in ("t0", "t_end", "dt"):
+        value = info.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
+            raise CheckpointError(f"{where}: data.{key} must be a finite number, got {value!r}; the run directory is damaged")
+    if info.get("dt") is not None and not info["dt"] > 0:
+        raise CheckpointError(f"{where}: data.dt must be positive, got {info['dt']!r}; the run directory is damaged")
 
 
 def _read_snapshots(path: Path) -> tuple[dict[int, np.ndarray], np.ndarray | None]:
@@ -299,13 +346,6 @@ def _read_snapshots(path: Path) -> tuple[dict[int, np.ndarray], np.ndarray | Non
             return {int(e): x for e, x in zip(f["epoch"], f["x"])}, f["t"]
     except Exception as exc:
         raise CheckpointError(f"{path} is unreadable ({type(exc).__name__}); the run directory is damaged") from None
-
-
-def _device(name: str) -> torch.device:
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device cuda was asked for but no CUDA GPU is available here; use --device cpu")
-    return device
 
 
 def _json_default(obj: Any) -> Any:
