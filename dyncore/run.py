@@ -19,6 +19,7 @@ import io
 import json
 import math
 import platform
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,9 +28,9 @@ import numpy as np
 import torch
 
 import dyncore
-from dyncore.errors import CheckpointError, ConfigError, DataError, OutputExistsError, TrainingDiverged
+from dyncore.errors import CheckpointError, ConfigError, DataError, DyncoreError, OutputExistsError, TrainingDiverged
 from dyncore.io import atomic_write
-from dyncore.limits import check_size
+from dyncore.limits import check_size, format_bytes
 from dyncore.model import Model
 from dyncore.params import resolve_device
 from dyncore.trainer import Callback, History, Trainer
@@ -59,6 +60,7 @@ def load_tensors(path: Path, fix: str) -> Any:
     Raises:
         CheckpointError: one line saying whether the file carries a pickled object (refused) or is corrupt.
     """
+    stored_bytes(path, fix)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt or unsafe files
@@ -69,6 +71,41 @@ def load_tensors(path: Path, fix: str) -> Any:
                 f"{path} carries a pickled Python object ({name}), which could run code on load; dyncore refuses it: {fix}"
             ) from None
         raise CheckpointError(f"{path} is corrupt or not a torch file ({type(exc).__name__}); {fix}") from None
+
+
+def stored_bytes(path: Path, fix: str) -> float:
+    """The bytes a torch file expands to (its zip entries' declared sizes), refused above the memory cap.
+
+    torch writes its zip entries uncompressed; a deflate-compressed file can expand a few megabytes
+    into gigabytes, so the declared sizes are checked before ``torch.load`` reads anything.
+    Raises:
+        CheckpointError: not a regular file, or larger uncompressed than the cap.
+    """
+    if path.exists() and not path.is_file():
+        raise CheckpointError(f"{path} is not a regular file (a FIFO, socket or device); {fix}")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+    except (zipfile.BadZipFile, OSError):
+        return float(path.stat().st_size) if path.is_file() else 0.0  # legacy format or corrupt: torch.load says which
+    total = float(sum(info.file_size for info in infos))
+    check_size(f"{path}, uncompressed,", total, fix, CheckpointError)
+    return total
+
+
+def _model_bytes(cls: type[Model], spec: dict[str, Any]) -> float | None:
+    """Bytes of the parameters and buffers ``spec`` declares, measured on torch's meta device (nothing allocated).
+
+    ``None`` when the model cannot be built there (a third-party model that computes with its tensors).
+    """
+    try:
+        with torch.device("meta"):
+            model = cls.from_config(spec)
+    except DyncoreError:
+        raise
+    except Exception:
+        return None
+    return float(sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()]))
 
 
 def state_mismatch(model: Model, state: Any) -> str:
@@ -179,12 +216,22 @@ class Run:
         target = resolve_device(device)
         config = read_run_config(path)
         spec = config["model"]
+        if not (path / WEIGHTS).exists():
+            raise CheckpointError(f"{path} has no {WEIGHTS}; the run never finished an epoch: train again with --force")
+        stored = stored_bytes(path / WEIGHTS, "train again with --force")
         try:
-            model = dyncore.models.get(spec["model"]).from_config(spec)
+            model_cls = dyncore.models.get(spec["model"])
+            declared = _model_bytes(model_cls, spec)
+            if declared is not None:
+                check_size(f"the model that {path / CONFIG} declares", declared, "train again with --force", CheckpointError)
+                if stored > 2 * declared + 2**20 or declared > 2 * stored + 2**20:  # float32 and float64 both fit
+                    raise CheckpointError(
+                        f"{path / WEIGHTS} holds {format_bytes(stored)} of data but the model in {CONFIG} declares "
+                        f"{format_bytes(declared)}: the files do not belong together; train again with --force"
+                    )
+            model = model_cls.from_config(spec)
         except (KeyError, TypeError, ValueError) as exc:  # ValueError includes ConfigError (bad hyperparameters)
             raise CheckpointError(f"{path / CONFIG} has an unusable model config ({exc}); train again with --force") from None
-        if not (path / WEIGHTS).is_file():
-            raise CheckpointError(f"{path} has no {WEIGHTS}; the run never finished an epoch: train again with --force")
         state = load_tensors(path / WEIGHTS, "train again with --force")
         mismatch = state_mismatch(model, state)
         if mismatch:
