@@ -84,7 +84,13 @@ class ScipySolver(Solver):
         with np.errstate(over="ignore", invalid="ignore"):
             while k < n:
                 guard.calls, guard.since = 0, stepper.t
-                message = stepper.step()
+                try:
+                    message = stepper.step()
+                except ValueError as exc:  # implicit methods: LAPACK refuses a NaN/Inf Jacobian
+                    raise SolverError(
+                        f"solver {self.name!r} failed at t = {stepper.t:g} of {span} ({exc}); the vector field or its "
+                        "Jacobian is NaN/Inf there: check the parameters and x0"
+                    ) from None
                 steps += 1
                 if stepper.status == "failed":
                     raise SolverError(
