@@ -298,6 +298,8 @@ class Run:
                         f"--x0 needs {k * model.dim} numbers for the {model.name} model "
                         f"({k} state{'s' if k > 1 else ''} of dimension {model.dim}), got {values.size}"
                     )
+                if not np.all(np.isfinite(values)):
+                    raise ConfigError("--x0 contains NaN or Inf; give finite numbers")
                 context = values.reshape(k, model.dim)
                 source = "x0"
             else:
@@ -358,6 +360,8 @@ def read_run_config(path: Path) -> dict[str, Any]:
     """``config.json`` of a run directory, checked; :class:`CheckpointError` if absent or foreign."""
     if not path.is_dir():
         raise CheckpointError(f"{path} is not a run directory; create one with `dyncore train ... -o {path}`")
+    if (path / CONFIG).exists() and not (path / CONFIG).is_file():
+        raise CheckpointError(f"{path / CONFIG} is not a regular file (a FIFO, socket or device); the run directory is damaged")
     try:
         config = json.loads((path / CONFIG).read_text())
     except FileNotFoundError:

@@ -189,6 +189,7 @@ CASES = [
     ("simulate lorenz --seed 100000000000000000000 -o a.npz", 2, r"seed must be an integer from 0 to 2\*\*63 - 1"),
     ("train node lorenz.npz -o r --seed 100000000000000000000", 2, r"seed must be at most 2\*\*63 - 1"),
     ("predict run --device tpu -o p.npz", 2, r"unknown device 'tpu'; use cpu or cuda"),
+    ("predict run --x0 nan,0,0 -o p.npz", 2, r"--x0 contains NaN or Inf; give finite numbers"),
     ("evaluate run --horizon nan", 2, r"horizon must be a positive finite number, got nan"),
     ("evaluate run --long-time inf", 2, r"long_time must be a positive finite number, got inf"),
     ("train node lorenz.npz -o r --hparam rollout_solver=dopri55", 2, r"unknown solver 'dopri55'; did you mean 'dopri5'"),
