@@ -7,8 +7,8 @@ something tries it (:meth:`PluginHost.check_targets` tries them all). ``DYNCORE_
 re-raises instead, and checks every lazy target up front; ``DYNCORE_DISABLE_PLUGINS=a,b`` skips
 plugins by entry-point name.
 
-A plugin's code runs isolated: what it prints goes to stderr, never into dyncore's stdout (which
-may be JSON); any exception it raises is recorded, ``SystemExit`` and other ``BaseException``
+A plugin's code runs isolated: what it prints never reaches dyncore's stdout (which may be JSON;
+Python prints are counted into a note, C-level writes go to stderr); any exception it raises is recorded, ``SystemExit`` and other ``BaseException``
 subclasses included, except ``KeyboardInterrupt``, which stops the command as Ctrl-C always does;
 and an import that takes more than :data:`SLOW_IMPORT_SECONDS` gets a line on stderr naming the
 plugin being waited for.
@@ -133,7 +133,12 @@ def _isolated(status: PluginStatus, doing: str) -> Iterator[None]:
         stack.enter_context(contextlib.redirect_stdout(capture))
         timer.start()
         stack.callback(timer.cancel)
+        stack.callback(_note_output, status, capture, doing)  # also when the plugin then fails
         yield
+
+
+def _note_output(status: PluginStatus, capture: _Capture, doing: str) -> None:
+    """Add a note to ``status`` if the plugin printed anything while ``doing``."""
     if capture.count:
         first = capture.head.strip().splitlines()[0][:40] if capture.head.strip() else ""
         status.notes.append(
