@@ -470,6 +470,11 @@ def train(
         if out is not None and out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
             raise OutputExistsError(f"{out} exists; pass --resume to continue that run or --force to replace it")
         model = dyncore.models.resolve(model, **(hparams or {})) if isinstance(model, str) else _instance(model, hparams)
+        if model.dim is None:  # not built yet: measure what prepare() will allocate, on the meta device
+            declared = _model_bytes(type(model), {**model.config(), "dim": trajectory.dim})
+            if declared is not None:  # weights, gradients and two optimizer moments
+                check_size(f"training model {model.name!r} with these hyperparameters", 4 * declared,
+                           "use a smaller network (hidden, depth, layers)")
         trainer = "full_batch" if trainer is None else trainer
     if not isinstance(trainer, str) and options:
         raise ConfigError("options can only be given with a trainer name, not with a trainer instance")

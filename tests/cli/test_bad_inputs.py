@@ -192,6 +192,8 @@ CASES = [
     ("predict run --x0 nan,0,0 -o p.npz", 2, r"--x0 contains NaN or Inf; give finite numbers"),
     ("evaluate run --horizon nan", 2, r"horizon must be a positive finite number, got nan"),
     ("evaluate run --long-time inf", 2, r"long_time must be a positive finite number, got inf"),
+    ("train node lorenz.npz -o r --hparam hidden=1000000000", 2, r"training model 'node' .* would need [\d.]+ GiB, more than the memory cap"),
+    ("train rnn lorenz.npz -o r --hparam hidden=1000000", 2, r"training model 'rnn' .* would need [\d.]+ TiB, more than the memory cap"),
     ("train node lorenz.npz -o r --hparam rollout_solver=dopri55", 2, r"unknown solver 'dopri55'; did you mean 'dopri5'"),
     # data files: complex, non-finite CSV cells (naming the file), FIFOs, lying headers, deep JSON
     ("chaos-test complex.npz", 2, r"complex.npz: states are complex numbers; .* real and imaginary parts"),
