@@ -19,6 +19,7 @@ import numpy as np
 
 import dyncore
 from dyncore.errors import ConfigError, DataError, DyncoreError
+from dyncore.limits import check_size
 from dyncore.trajectory import Trajectory
 
 if TYPE_CHECKING:
@@ -118,10 +119,9 @@ def evaluate(
             raise ConfigError("say what to evaluate against: a system (--system NAME) or held-out data (--data FILE)")
     if not isinstance(n_tests, int) or isinstance(n_tests, bool) or n_tests < 1:
         raise ConfigError(f"n_tests must be a positive integer, got {n_tests!r}")
-    if transient is not None and (
-        isinstance(transient, bool) or not isinstance(transient, (int, float)) or not math.isfinite(transient) or transient < 0
-    ):
-        raise ConfigError(f"transient must be a non-negative number of time units, got {transient!r}")
+    for name, value in (("horizon", horizon), ("long_time", long_time), ("dt", dt), ("transient", transient)):
+        if value is not None and not _is_length(value, allow_zero=name == "transient"):
+            raise ConfigError(f"{name} must be a {'non-negative' if name == 'transient' else 'positive'} finite number, got {value!r}")
     data = _as_data(system_or_data)
     system = None
     if data is None:
@@ -440,7 +440,16 @@ def _uniform_step(t: np.ndarray) -> float | None:
     return step if np.max(np.abs(steps - step)) <= 1e-6 * abs(step) else None
 
 
+def _is_length(value: Any, allow_zero: bool = False) -> bool:
+    """True for a finite real number > 0 (or >= 0 with ``allow_zero``); booleans are not lengths."""
+    return (not isinstance(value, bool) and isinstance(value, (int, float, np.floating)) and math.isfinite(value)
+            and (value >= 0 if allow_zero else value > 0))
+
+
 def _grid(length: float, dt: float) -> np.ndarray:
+    """``0, dt, ..., length``; refused before it is built if its points would not fit in memory."""
+    check_size(f"a run of {length:g} time units at dt = {dt:g} ({length / dt + 1:.4g} times)", 8.0 * (length / dt + 1),
+               "use a shorter --horizon or --long-time")
     return np.arange(int(round(length / dt)) + 1) * dt
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NoReturn, TypeVar
 
 from dyncore.errors import PluginError, UnknownNameError
 
@@ -60,6 +60,8 @@ class Spec(Generic[T]):
     kind: str = ""
     base: str = ""  # "module:Class" the loaded class must derive from
     error: str | None = None  # set when the registering plugin is known to be broken
+    #: Told ``(problem, exception)`` the first time loading fails, so the plugin's status records it.
+    on_error: Callable[[str, BaseException | None], None] | None = field(default=None, repr=False, compare=False)
     _cls: type[T] | None = field(default=None, repr=False)
 
     @property
@@ -76,23 +78,33 @@ class Spec(Generic[T]):
             if isinstance(self.target, str):
                 try:
                     cls = import_target(self.target)
-                except PluginError:
+                except KeyboardInterrupt:
                     raise
-                except Exception as exc:  # a third party's import can fail in any way
-                    raise PluginError(
+                except PluginError as exc:
+                    self._fail(str(exc), exc)
+                except BaseException as exc:  # a third party's import can fail in any way, SystemExit included
+                    self._fail(
                         f"{self.kind} {self.name!r} from plugin {self.plugin!r} cannot be imported "
                         f"({self.target}: {type(exc).__name__}: {exc}); fix or reinstall "
-                        f"{self.distribution or self.plugin}"
-                    ) from exc
+                        f"{self.distribution or self.plugin}",
+                        exc,
+                    )
             else:
                 cls = self.target
             if self.base and not derives_from(cls, self.base):
-                raise PluginError(
+                self._fail(
                     f"{self.kind} {self.name!r} from plugin {self.plugin!r} is {cls!r}, not a "
                     f"subclass of {self.base.replace(':', '.')}; the plugin must register such a class"
                 )
             self._cls = cls
         return self._cls
+
+    def _fail(self, problem: str, exc: BaseException | None = None) -> NoReturn:
+        """Remember ``problem`` (later loads fail at once), tell the plugin's status, raise PluginError."""
+        self.error = problem
+        if self.on_error is not None:
+            self.on_error(problem, exc)
+        raise PluginError(problem) from exc
 
 
 class Registry(Generic[T]):
@@ -176,11 +188,13 @@ class Registry(Generic[T]):
 class Registrar:
     """What a ``register_*`` hook receives: adds specs to one registry on behalf of one plugin."""
 
-    def __init__(self, registry: Registry, plugin: str, distribution: str, problems: list[str]) -> None:
+    def __init__(self, registry: Registry, plugin: str, distribution: str, problems: list[str],
+                 on_error: Callable[[str, BaseException | None], None] | None = None) -> None:
         self._registry = registry
         self._plugin = plugin
         self._distribution = distribution
         self._problems = problems
+        self._on_error = on_error
 
     def add(self, name: str, target: type | str, *, summary: str | None = None) -> None:
         """Register ``target`` (a class, or ``"package.module:Class"`` imported on first use) as ``name``.
@@ -214,6 +228,7 @@ class Registrar:
             kind=kind,
             base=self._registry.base,
             error=error,
+            on_error=self._on_error,
         )
         if error:
             self._problems.append(error)

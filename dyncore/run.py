@@ -19,6 +19,7 @@ import io
 import json
 import math
 import platform
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,9 +28,19 @@ import numpy as np
 import torch
 
 import dyncore
-from dyncore.errors import CheckpointError, ConfigError, DataError, OutputExistsError, SolverError, TrainingDiverged
+from dyncore.errors import (
+    CheckpointError,
+    ConfigError,
+    DataError,
+    DyncoreError,
+    OutputExistsError,
+    SolverError,
+    TrainingDiverged,
+)
 from dyncore.io import atomic_write
+from dyncore.limits import check_size, format_bytes
 from dyncore.model import Model
+from dyncore.params import resolve_device
 from dyncore.trainer import Callback, History, Trainer
 from dyncore.trajectory import Trajectory
 
@@ -57,6 +68,7 @@ def load_tensors(path: Path, fix: str) -> Any:
     Raises:
         CheckpointError: one line saying whether the file carries a pickled object (refused) or is corrupt.
     """
+    stored_bytes(path, fix)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt or unsafe files
@@ -67,6 +79,41 @@ def load_tensors(path: Path, fix: str) -> Any:
                 f"{path} carries a pickled Python object ({name}), which could run code on load; dyncore refuses it: {fix}"
             ) from None
         raise CheckpointError(f"{path} is corrupt or not a torch file ({type(exc).__name__}); {fix}") from None
+
+
+def stored_bytes(path: Path, fix: str) -> float:
+    """The bytes a torch file expands to (its zip entries' declared sizes), refused above the memory cap.
+
+    torch writes its zip entries uncompressed; a deflate-compressed file can expand a few megabytes
+    into gigabytes, so the declared sizes are checked before ``torch.load`` reads anything.
+    Raises:
+        CheckpointError: not a regular file, or larger uncompressed than the cap.
+    """
+    if path.exists() and not path.is_file():
+        raise CheckpointError(f"{path} is not a regular file (a FIFO, socket or device); {fix}")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+    except (zipfile.BadZipFile, OSError):
+        return float(path.stat().st_size) if path.is_file() else 0.0  # legacy format or corrupt: torch.load says which
+    total = float(sum(info.file_size for info in infos))
+    check_size(f"{path}, uncompressed,", total, fix, CheckpointError)
+    return total
+
+
+def _model_bytes(cls: type[Model], spec: dict[str, Any]) -> float | None:
+    """Bytes of the parameters and buffers ``spec`` declares, measured on torch's meta device (nothing allocated).
+
+    ``None`` when the model cannot be built there (a third-party model that computes with its tensors).
+    """
+    try:
+        with torch.device("meta"):
+            model = cls.from_config(spec)
+    except DyncoreError:
+        raise
+    except Exception:
+        return None
+    return float(sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()]))
 
 
 def state_mismatch(model: Model, state: Any) -> str:
@@ -101,6 +148,13 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     missing = [k for k in _CHECKPOINT_KEYS if k not in payload]
     if missing:
         raise CheckpointError(f"{path} is an incomplete checkpoint (no {', '.join(missing)}); train again with --force")
+    epoch = payload["epoch"]
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise CheckpointError(f"{path}: its epoch must be an integer >= 0, got {epoch!r}; the checkpoint is damaged: train again with --force")
+    trainer = payload["trainer"]
+    if not isinstance(payload["model"], dict) or not isinstance(trainer, dict) or not isinstance(trainer.get("name"), str) \
+            or not isinstance(trainer.get("options"), dict):
+        raise CheckpointError(f"{path}: its model or trainer record is malformed; the checkpoint is damaged: train again with --force")
     return payload
 
 
@@ -167,14 +221,25 @@ class Run:
             CheckpointError: not a run directory, or a file in it is corrupt or does not match.
         """
         path = Path(path)
+        target = resolve_device(device)
         config = read_run_config(path)
         spec = config["model"]
+        if not (path / WEIGHTS).exists():
+            raise CheckpointError(f"{path} has no {WEIGHTS}; the run never finished an epoch: train again with --force")
+        stored = stored_bytes(path / WEIGHTS, "train again with --force")
         try:
-            model = dyncore.models.get(spec["model"]).from_config(spec)
+            model_cls = dyncore.models.get(spec["model"])
+            declared = _model_bytes(model_cls, spec)
+            if declared is not None:
+                check_size(f"the model that {path / CONFIG} declares", declared, "train again with --force", CheckpointError)
+                if stored > 2 * declared + 2**20 or declared > 2 * stored + 2**20:  # float32 and float64 both fit
+                    raise CheckpointError(
+                        f"{path / WEIGHTS} holds {format_bytes(stored)} of data but the model in {CONFIG} declares "
+                        f"{format_bytes(declared)}: the files do not belong together; train again with --force"
+                    )
+            model = model_cls.from_config(spec)
         except (KeyError, TypeError, ValueError) as exc:  # ValueError includes ConfigError (bad hyperparameters)
             raise CheckpointError(f"{path / CONFIG} has an unusable model config ({exc}); train again with --force") from None
-        if not (path / WEIGHTS).is_file():
-            raise CheckpointError(f"{path} has no {WEIGHTS}; the run never finished an epoch: train again with --force")
         state = load_tensors(path / WEIGHTS, "train again with --force")
         mismatch = state_mismatch(model, state)
         if mismatch:
@@ -183,7 +248,7 @@ class Run:
                 "dimension; train again with --force"
             )
         model.load_state_dict(state)
-        model.to(_device(device))
+        model.to(target)
         history = History()
         if (path / HISTORY).is_file():
             try:
@@ -241,16 +306,18 @@ class Run:
                         f"--x0 needs {k * model.dim} numbers for the {model.name} model "
                         f"({k} state{'s' if k > 1 else ''} of dimension {model.dim}), got {values.size}"
                     )
+                if not np.all(np.isfinite(values)):
+                    raise ConfigError("--x0 contains NaN or Inf; give finite numbers")
                 context = values.reshape(k, model.dim)
                 source = "x0"
             else:
-                context = np.asarray(info["context"], dtype=np.float64)
+                context = _saved_context(self, k)
                 source = "training data"
             dt = dt if dt is not None else info.get("dt")
             t_end = t_end if t_end is not None else info.get("t_end")
             t_context = float(info.get("t0", 0.0)) + float(dt or 0.0) * np.arange(k)
         if grid is None:
-            grid = _grid(float(t_context[0]), t_end, dt, k)
+            grid = _grid(float(t_context[0]), t_end, dt, k, model.dim)
             if k > 1 and not np.allclose(grid[:k], t_context, rtol=1e-6, atol=1e-12 * max(1.0, abs(grid[-1]))):
                 raise DataError(f"the context's times are not spaced by dt = {dt:g}; give --dt equal to the data's step")
         with torch.no_grad():
@@ -285,7 +352,8 @@ def _check_rollout_finite(model: Model, x: np.ndarray, grid: np.ndarray, source:
     )
 
 
-def _grid(t0: float, t_end: Any, dt: Any, k: int) -> np.ndarray:
+def _grid(t0: float, t_end: Any, dt: Any, k: int, dim: int) -> np.ndarray:
+    """The prediction grid from ``t0`` to ``t_end`` by ``dt`` (at least ``k`` points), refused if it would not fit."""
     if dt is None or t_end is None:
         raise ConfigError("the output grid is unknown: give --t-end and --dt")
     dt, t_end = float(dt), float(t_end)
@@ -293,23 +361,61 @@ def _grid(t0: float, t_end: Any, dt: Any, k: int) -> np.ndarray:
         raise ConfigError(f"--dt must be a positive number, got {dt:g}")
     if not (math.isfinite(t_end) and t_end > t0):
         raise ConfigError(f"--t-end must be after the start time {t0:g}, got {t_end:g}")
+    check_size(f"a prediction of {(t_end - t0) / dt + 1:.4g} times", 8.0 * ((t_end - t0) / dt + 1) * (dim + 1),
+               "use a larger --dt or a shorter --t-end (or fewer --steps)")
     n = int(math.floor((t_end - t0) / dt * (1 + 1e-12))) + 1
     return t0 + dt * np.arange(max(n, k))
+
+
+def _saved_context(run: Run, k: int) -> np.ndarray:
+    """The training data's first ``k`` states from ``config.json``, checked: ``(k, dim)`` finite numbers."""
+    where = f"{run.path / CONFIG}" if run.path else "the run's config"
+    info = run.config.get("data")
+    if not isinstance(info, dict) or "context" not in info:
+        raise CheckpointError(f"{where} records no training data to start from; give --x0 or --data")
+    try:
+        context = np.asarray(info["context"], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise CheckpointError(f"{where}: data.context must be {k} state(s) of {run.model.dim} numbers; give --x0 or --data") from None
+    if context.shape != (k, run.model.dim) or not np.all(np.isfinite(context)):
+        raise CheckpointError(
+            f"{where}: data.context has shape {context.shape}, the model needs ({k}, {run.model.dim}) finite numbers; "
+            "give --x0 or --data"
+        )
+    return context
 
 
 def read_run_config(path: Path) -> dict[str, Any]:
     """``config.json`` of a run directory, checked; :class:`CheckpointError` if absent or foreign."""
     if not path.is_dir():
         raise CheckpointError(f"{path} is not a run directory; create one with `dyncore train ... -o {path}`")
+    if (path / CONFIG).exists() and not (path / CONFIG).is_file():
+        raise CheckpointError(f"{path / CONFIG} is not a regular file (a FIFO, socket or device); the run directory is damaged")
     try:
         config = json.loads((path / CONFIG).read_text())
     except FileNotFoundError:
         raise CheckpointError(f"{path} has no {CONFIG}; it is not a dyncore run directory") from None
     except (OSError, ValueError) as exc:
         raise CheckpointError(f"{path / CONFIG} is unreadable ({exc}); the run directory is damaged") from None
+    except RecursionError:
+        raise CheckpointError(f"{path / CONFIG} is nested too deeply to read; the run directory is damaged") from None
     if not isinstance(config, dict) or config.get("format") != RUN_FORMAT or "model" not in config:
         raise CheckpointError(f"{path / CONFIG} is not a dyncore run config (foreign file)")
+    _check_data_info(config, path / CONFIG)
     return config
+
+
+def _check_data_info(config: dict[str, Any], where: Path) -> None:
+    """The ``data`` section, when present, is an object whose times are finite numbers (or null)."""
+    info = config.get("data", {})
+    if not isinstance(info, dict):
+        raise CheckpointError(f"{where}: 'data' must be an object, got {type(info).__name__}; the run directory is damaged")
+    for key in ("t0", "t_end", "dt"):
+        value = info.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
+            raise CheckpointError(f"{where}: data.{key} must be a finite number, got {value!r}; the run directory is damaged")
+    if info.get("dt") is not None and not info["dt"] > 0:
+        raise CheckpointError(f"{where}: data.dt must be positive, got {info['dt']!r}; the run directory is damaged")
 
 
 def _read_snapshots(path: Path) -> tuple[dict[int, np.ndarray], np.ndarray | None]:
@@ -320,13 +426,6 @@ def _read_snapshots(path: Path) -> tuple[dict[int, np.ndarray], np.ndarray | Non
             return {int(e): x for e, x in zip(f["epoch"], f["x"])}, f["t"]
     except Exception as exc:
         raise CheckpointError(f"{path} is unreadable ({type(exc).__name__}); the run directory is damaged") from None
-
-
-def _device(name: str) -> torch.device:
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device cuda was asked for but no CUDA GPU is available here; use --device cpu")
-    return device
 
 
 def _json_default(obj: Any) -> Any:
@@ -400,6 +499,11 @@ def train(
         if out is not None and out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
             raise OutputExistsError(f"{out} exists; pass --resume to continue that run or --force to replace it")
         model = dyncore.models.resolve(model, **(hparams or {})) if isinstance(model, str) else _instance(model, hparams)
+        if model.dim is None:  # not built yet: measure what prepare() will allocate, on the meta device
+            declared = _model_bytes(type(model), {**model.config(), "dim": trajectory.dim})
+            if declared is not None:  # weights, gradients and two optimizer moments
+                check_size(f"training model {model.name!r} with these hyperparameters", 4 * declared,
+                           "use a smaller network (hidden, depth, layers)")
         trainer = "full_batch" if trainer is None else trainer
     if not isinstance(trainer, str) and options:
         raise ConfigError("options can only be given with a trainer name, not with a trainer instance")

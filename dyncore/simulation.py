@@ -19,7 +19,8 @@ import numpy as np
 import dyncore
 from dyncore.errors import ConfigError, SolverError, StiffnessWarning
 from dyncore.faults import check_vector_field_shape
-from dyncore.params import merge_params
+from dyncore.limits import check_size
+from dyncore.params import MAX_SEED, merge_params, resolve_device
 from dyncore.trajectory import Trajectory
 
 if TYPE_CHECKING:
@@ -89,10 +90,12 @@ def simulate(system: str | System, x0: Any = None, t: Any = None, *, solver: str
     system = dyncore.systems.resolve(system)
     seed = _seed(opts["seed"])
     dtype = _dtype(opts["dtype"])
-    device = torch.device(opts["device"])
+    device = resolve_device(opts["device"])
+    times = output_times(system, t)
+    transient = _non_negative("transient", getattr(system, "default_transient", 0.0) if opts["transient"] is None else opts["transient"])
+    _check_output_size(system, x0, opts["batch"], len(times), transient_points(times, transient))
     start = initial_states(system, x0, opts["batch"], seed)
     x0 = start.to(dtype=dtype, device=device)
-    times = output_times(system, t)
     solver = pick_solver(system, solver, opts["rtol"], opts["atol"], opts["solver_options"])
     reason = solver.supports(system)
     if reason:
@@ -102,7 +105,6 @@ def simulate(system: str | System, x0: Any = None, t: Any = None, *, solver: str
             f"system {system.name!r} is stiff at these parameters and solver {solver.name!r} is explicit: expect a "
             "very long run or an exhausted step budget; use an implicit solver such as 'radau' or 'bdf'"
         ), stacklevel=2)
-    transient = _non_negative("transient", getattr(system, "default_transient", 0.0) if opts["transient"] is None else opts["transient"])
     noise = _non_negative("noise", opts["noise"])
     fraction = _kept_fraction(opts["irregular"])
     check_vector_field_shape(system, x0, float(times[0]) - transient)  # a plugin's shape bug, not a solver failure
@@ -211,21 +213,32 @@ def time_grid(system: System, t_end: float | None = None, dt: float | None = Non
     default = system.default_times().double().numpy()
     t0 = float(default[0])
     end = float(default[-1]) if t_end is None else float(t_end)
+    if not math.isfinite(end):
+        raise ConfigError(f"t-end must be a finite number, got {end:g}")
     if not end > t0:
         raise ConfigError(f"t-end must be after the start time {t0:g}, got {end:g}")
     if dt is not None and n_points is not None:
         raise ConfigError("give either dt or the number of points, not both")
     if n_points is not None:
-        if n_points < 2:
-            raise ConfigError(f"the number of points must be at least 2, got {n_points}")
+        if isinstance(n_points, bool) or not isinstance(n_points, (int, np.integer)) or n_points < 2:
+            raise ConfigError(f"the number of points must be an integer >= 2, got {n_points!r}")
+        _check_grid_size(system, float(n_points))
         return np.linspace(t0, end, n_points)
     spacing = float(np.mean(np.diff(default))) if dt is None else float(dt)
     if not spacing > 0 or not math.isfinite(spacing):
         raise ConfigError(f"dt must be a positive number, got {dt!r}")
+    points = (end - t0) / spacing + 1
+    _check_grid_size(system, points)
     count = int(math.floor((end - t0) / spacing + 1e-9)) + 1
     if count < 2:
         raise ConfigError(f"dt = {spacing:g} leaves fewer than two points in [{t0:g}, {end:g}]; use a smaller dt")
     return t0 + spacing * np.arange(count)
+
+
+def _check_grid_size(system: System, points: float) -> None:
+    """Refuse a grid whose float64 states (one state per time) would not fit, before building it."""
+    check_size(f"an output grid of {points:.4g} times x {system.dim}", 8.0 * points * (system.dim + 1),
+               "use a larger dt, fewer points or a shorter t-end")
 
 
 def pick_solver(system: System, solver: str | Solver | None, rtol: float | None = None, atol: float | None = None,
@@ -245,13 +258,44 @@ def pick_solver(system: System, solver: str | Solver | None, rtol: float | None 
     return solver
 
 
+def transient_points(times: torch.Tensor, transient: float) -> int:
+    """How many points :func:`transient_times` has (0 without a transient)."""
+    import torch
+
+    if transient <= 0:
+        return 0
+    spacing = float(torch.median(torch.diff(times)))
+    return max(2, math.ceil(transient / spacing) + 1)
+
+
 def transient_times(times: torch.Tensor, transient: float) -> torch.Tensor:
     """A grid over ``[t0 - transient, t0]`` as fine as the output grid (fixed-step solvers step on it)."""
     import torch
 
-    spacing = float(torch.median(torch.diff(times)))
-    count = max(2, math.ceil(transient / spacing) + 1)
+    count = transient_points(times, transient)
     return torch.linspace(float(times[0]) - transient, float(times[0]), count, dtype=torch.float64)
+
+
+def _check_output_size(system: System, x0: Any, batch: Any, n_times: int, n_transient: int) -> None:
+    """Refuse, before anything is allocated, an integration whose states would not fit in memory.
+
+    The solver returns every grid point, float64, and :func:`simulate` holds a copy of it, so the
+    output and the transient each count twice.
+    """
+    members = batch if isinstance(batch, int) and not isinstance(batch, bool) and batch > 0 else 1
+    if x0 is not None and batch is None:
+        shape = getattr(x0, "shape", None)
+        members = int(shape[0]) if shape is not None and len(shape) == 2 else (len(x0) if _is_rows(x0) else 1)
+    values = float(members) * system.dim * max(n_times, n_transient)
+    check_size(
+        f"simulating {system.name} ({max(n_times, n_transient)} times x {members} x {system.dim})", 2 * 8 * values,
+        "use fewer points (a larger dt or a shorter t-end), a shorter transient or a smaller batch",
+    )
+
+
+def _is_rows(x0: Any) -> bool:
+    """True for a nested sequence ``[[...], ...]`` (a batch of initial states given as lists)."""
+    return isinstance(x0, (list, tuple)) and len(x0) > 0 and isinstance(x0[0], (list, tuple))
 
 
 def _integrate(solver: Solver, f: Any, x0: torch.Tensor, times: torch.Tensor, device: Any) -> np.ndarray:
@@ -289,8 +333,8 @@ def _subsample(t: np.ndarray, x: np.ndarray, fraction: float, seed: int) -> tupl
 
 
 def _seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"seed must be an integer from 0 to 2**63 - 1, got {seed!r}")
     return int(seed)
 
 

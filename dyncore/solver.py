@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from dyncore.errors import ConfigError
 from dyncore.params import merge_params
 
 if TYPE_CHECKING:
@@ -33,6 +34,27 @@ class Solver(ABC):
 
     def __init__(self, **options: Any) -> None:
         self.options = merge_params(f"solver {self.name!r}", "option", self.default_options, options)
+
+    def check_options(self, positive: Iterable[str] = (), counts: Iterable[str] = ()) -> None:
+        """Refuse option values no integration can use, before any work: bad input, not a late failure.
+
+        Args:
+            positive: options that must be finite numbers > 0 (``None`` allowed where the default is None),
+                e.g. ``rtol``, ``atol``, ``step_size``.
+            counts: options that must be integers >= 1, e.g. ``max_steps``.
+        """
+        for key in positive:
+            value = self.options[key]
+            if value is None and self.default_options.get(key) is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not value > 0:
+                raise ConfigError(f"solver {self.name!r}: option {key} must be a positive number, got {value!r}")
+        for key in counts:
+            value = self.options[key]
+            if isinstance(value, float) and value.is_integer():
+                value = self.options[key] = int(value)  # 1e6 from the command line means 1000000
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"solver {self.name!r}: option {key} must be an integer >= 1, got {value!r}")
 
     @abstractmethod
     def solve(self, f: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from dyncore.params import merge_params
+from dyncore.params import check_like_defaults, merge_params
 
 if TYPE_CHECKING:
     import torch
@@ -18,7 +18,8 @@ class System(ABC):
 
     Subclasses set the class facts below and implement :meth:`vector_field`, :meth:`default_x0`
     and :meth:`default_times`. Parameters are keyword arguments checked against
-    ``default_params`` and stored, merged with the defaults, in ``self.params``.
+    ``default_params`` (names, and types: a numeric default takes only finite numbers, a boolean
+    one only booleans) and stored, merged with the defaults, in ``self.params``.
     """
 
     name: ClassVar[str] = ""
@@ -32,6 +33,7 @@ class System(ABC):
 
     def __init__(self, **params: Any) -> None:
         self.params = merge_params(f"system {self.name!r}", "parameter", self.default_params, params)
+        check_like_defaults(f"system {self.name!r}", "parameter", self.default_params, params)
 
     @property
     @abstractmethod

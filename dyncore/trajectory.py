@@ -16,12 +16,19 @@ import numpy as np
 
 from dyncore.errors import DataError
 from dyncore.io import atomic_write
+from dyncore.limits import check_size, format_bytes
 
 
-def _as_numpy(a: Any) -> np.ndarray:
+def _as_numpy(a: Any, what: str) -> np.ndarray:
     if hasattr(a, "detach"):  # a torch tensor, without importing torch here
         a = a.detach().cpu().numpy()
-    return np.asarray(a, dtype=np.float64)
+    a = np.asarray(a)
+    if np.iscomplexobj(a):  # casting would drop the imaginary part with only a numpy warning
+        raise DataError(f"{what} are complex numbers; dyncore needs real data: store the real and imaginary parts as separate components")
+    try:
+        return np.asarray(a, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DataError(f"{what} must be numbers") from None
 
 
 @dataclass
@@ -39,8 +46,8 @@ class Trajectory:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.t = _as_numpy(self.t)
-        self.x = _as_numpy(self.x)
+        self.t = _as_numpy(self.t, "times")
+        self.x = _as_numpy(self.x, "states")
         if self.t.ndim != 1:
             raise DataError(f"time must be 1-D, got shape {self.t.shape}")
         if len(self.t) == 0:
@@ -64,8 +71,8 @@ class Trajectory:
             raise DataError(f"states contain NaN or Inf (first at t = {self.t[i]:g}, row {i}); clean the data")
         try:
             json.dumps(self.meta)
-        except TypeError as exc:
-            raise DataError(f"metadata must be JSON-serialisable: {exc}") from None
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise DataError(f"metadata must be JSON-serialisable and nested at most a few hundred levels: {exc}") from None
 
     # -- shape facts ---------------------------------------------------------------------
     @property
@@ -145,16 +152,14 @@ class Trajectory:
     def load(cls, path: str | os.PathLike) -> Trajectory:
         """Read a file written by :meth:`save`; every malformation is a one-line :class:`DataError`."""
         path = Path(path)
-        if not path.exists():
-            raise DataError(f"data file {path} does not exist")
-        if path.is_dir():
-            raise DataError(f"{path} is a directory, not a data file (.npz or .csv)")
+        check_regular_file(path, "data file", "(.npz or .csv)")
         if path.suffix == ".csv":
             return cls.from_csv(path)
         if path.stat().st_size == 0:
             raise DataError(f"{path} is empty; regenerate it with `dyncore simulate`")
         if not zipfile.is_zipfile(path):
             raise DataError(f"{path} is not a readable .npz file; regenerate it with `dyncore simulate`")
+        check_npz_sizes(path)
         try:
             with np.load(path, allow_pickle=False) as data:
                 keys = set(data.files)
@@ -173,10 +178,17 @@ class Trajectory:
         except ValueError as exc:  # pickled arrays, bad JSON
             reason = "pickled objects, which dyncore never loads" if "pickle" in str(exc) else str(exc)
             raise DataError(f"{path} has unreadable contents ({reason}); regenerate it with `dyncore simulate`") from None
+        except RecursionError:
+            raise DataError(f"{path}: its 'meta' JSON is nested too deeply to read; regenerate it with `dyncore simulate`") from None
         if not isinstance(meta, dict):
             raise DataError(f"{path}: 'meta' must be a JSON object")
         if not (np.issubdtype(t.dtype, np.number) and np.issubdtype(x.dtype, np.number)):
             raise DataError(f"{path}: 't' and 'x' must be numeric arrays")
+        return cls._checked(path, t, x, meta)
+
+    @classmethod
+    def _checked(cls, path: Path, t: Any, x: Any, meta: dict[str, Any]) -> Trajectory:
+        """``cls(t, x, meta)`` with a failed check's message naming the file."""
         try:
             return cls(t, x, meta)
         except DataError as exc:
@@ -186,8 +198,10 @@ class Trajectory:
     def from_csv(cls, path: str | os.PathLike) -> Trajectory:
         """Read a CSV with a header ``t,x0,...`` (or ``t,member,x0,...``), as written by :meth:`to_csv`."""
         path = Path(path)
+        check_regular_file(path, "data file", "(.csv)")
+        check_size(f"reading {path}", 16.0 * path.stat().st_size, "split the file or raise the cap", DataError)
         try:
-            lines = path.read_text().splitlines()
+            lines = path.read_text(encoding="utf-8-sig").splitlines()  # -sig: the byte-order mark spreadsheets write
         except (OSError, UnicodeDecodeError) as exc:
             raise DataError(f"cannot read {path}: {exc}") from None
         meta: dict[str, Any] = {}
@@ -198,6 +212,10 @@ class Trajectory:
                     meta = json.loads(line[len("# meta:"):])
                 except json.JSONDecodeError as exc:
                     raise DataError(f"{path}: the '# meta:' line is not JSON ({exc.msg})") from None
+                except RecursionError:
+                    raise DataError(f"{path}: the '# meta:' line is nested too deeply to read") from None
+                if not isinstance(meta, dict):
+                    raise DataError(f"{path}: the '# meta:' line must be a JSON object")
             elif line.strip() and not line.startswith("#"):
                 body.append(line)
         if not body:
@@ -220,11 +238,55 @@ class Trajectory:
             raise DataError(f"{path} has a header but no rows")
         a = np.array(values)
         if not batched:
-            return cls(a[:, 0], a[:, 1:], meta)
+            return cls._checked(path, a[:, 0], a[:, 1:], meta)
         members = a[:, 1].astype(int)
         batch = members.max() + 1
         if len(a) % batch or not np.array_equal(members, np.tile(np.arange(batch), len(a) // batch)):
             raise DataError(f"{path}: 'member' must cycle 0..{batch - 1} at every time")
         t = a[::batch, 0]
         x = a[:, 2:].reshape(len(t), batch, -1)
-        return cls(t, x, meta)
+        return cls._checked(path, t, x, meta)
+
+
+def check_regular_file(path: Path, what: str, kinds: str) -> None:
+    """Refuse a path that is missing, a directory, or not a regular file (a FIFO would block reading forever)."""
+    if not path.exists():
+        raise DataError(f"{what} {path} does not exist")
+    if path.is_dir():
+        raise DataError(f"{path} is a directory, not a {what} {kinds}")
+    if not path.is_file():
+        raise DataError(f"{path} is not a regular file (a FIFO, socket or device); give a {what} {kinds} saved on disk")
+
+
+def check_npz_sizes(path: Path) -> None:
+    """Check the arrays an ``.npz`` declares before reading any: against its zip entries and the memory cap.
+
+    A member's ``.npy`` header declares its shape and dtype, and numpy allocates that much before
+    reading; a deflate-compressed member can expand a small file into gigabytes. Both are refused
+    up front (:class:`DataError` naming the member and the limit hit).
+    """
+    total = 0.0
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                with archive.open(info) as member:
+                    version = np.lib.format.read_magic(member)
+                    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                    shape, _, dtype = read(member)
+                if dtype.hasobject:  # pickled objects: np.load refuses them below
+                    continue
+                declared = float(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+                if declared > info.file_size:
+                    raise DataError(
+                        f"{path}: member {info.filename} declares {format_bytes(declared)} of data but holds "
+                        f"{format_bytes(info.file_size)}; the file is damaged: regenerate it with `dyncore simulate`"
+                    )
+                total += info.file_size
+    except DataError:
+        raise
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        raise DataError(f"{path} is not a readable .npz file ({exc}); regenerate it with `dyncore simulate`") from None
+    check_size(f"the arrays of {path}, uncompressed,", total, "use a smaller data file or raise the cap",
+               DataError)

@@ -221,6 +221,99 @@ def test_a_lazy_target_that_does_not_import_fails_only_when_used(fake_site):
     assert "'lazy'" in used.stdout and "ghost_module_xyz" in used.stdout
 
 
+def test_a_lazy_target_that_fails_is_recorded_once_seen_and_by_check_and_strict(fake_site):
+    fake_site.add("lazy-dist", {"lazy": "lazy_plugin"}, {"lazy_plugin": LAZY_GHOST})
+    after_use = subprocess.run(
+        [sys.executable, "-c", STATUS_AFTER_USE, "ghost", "lazy"], capture_output=True, text=True,
+        env={**os.environ, **fake_site.env},
+    )
+    assert after_use.stdout.split("\n", 1)[0] == "BROKEN" and "ghost_module_xyz" in after_use.stdout, after_use.stderr
+
+    assert _plugins(run_dyncore("plugins", "--json", env=fake_site.env))["lazy"]["state"] == "OK"  # nothing tried it
+    checked = run_dyncore("plugins", "--check", env=fake_site.env)
+    assert checked.returncode == 1 and "BROKEN" in checked.stdout and "ghost_module_xyz" in checked.stdout
+    assert checked.stderr.strip().splitlines()[-1].startswith("dyncore: error: 1 plugin(s) broken: lazy")
+
+    strict = run_dyncore("list", env={**fake_site.env, "DYNCORE_STRICT_PLUGINS": "1"})
+    assert strict.returncode != 0 and "ghost_module_xyz" in strict.stderr and "Traceback" not in strict.stderr
+    good = run_dyncore("plugins", "--check", "--json", env={"DYNCORE_STRICT_PLUGINS": "0"})
+    assert good.returncode == 0 and {p["state"] for p in json.loads(good.stdout)} == {"OK"}
+
+
+LAZY_GHOST = """
+import dyncore
+
+@dyncore.hookimpl
+def register_systems(registry):
+    registry.add("ghost", "ghost_module_xyz:Ghost", summary="imports nothing")
+"""
+
+STATUS_AFTER_USE = """
+import sys, dyncore
+from dyncore.plugins import statuses
+try:
+    dyncore.systems.create(sys.argv[1])
+except dyncore.PluginError:
+    pass
+status = {s.name: s for s in statuses()}[sys.argv[2]]
+print(status.state)
+print(status.problems)
+"""
+
+
+def test_plugin_output_at_import_never_reaches_stdout(fake_site):
+    fake_site.add(
+        "loud-dist",
+        {"loud": "loud_plugin"},
+        {"loud_plugin": "import os\nprint('hello ' * 200000)\nos.write(1, b'raw bytes from C\\n')\n"},
+    )
+    listed = run_dyncore("list", "--json", env=fake_site.env)
+    assert listed.returncode == 0 and json.loads(listed.stdout)  # valid JSON: the 1.2 MB went elsewhere
+    warning = [line for line in listed.stderr.splitlines() if line.startswith("dyncore: warning: plugin 'loud'")]
+    assert len(warning) == 1 and "printed 1200001 characters to stdout" in warning[0]
+    assert "raw bytes from C" in listed.stderr
+    status = _plugins(run_dyncore("plugins", "--json", env=fake_site.env))["loud"]
+    assert status["state"] == "OK" and "printed 1200001 characters" in status["notes"][0]
+
+
+def test_a_plugin_raising_a_base_exception_subclass_is_one_line(fake_site):
+    fake_site.add(
+        "base-dist",
+        {"based": "base_plugin"},
+        {"base_plugin": "class Abort(BaseException):\n    pass\n\nraise Abort('not an Exception')\n"},
+    )
+    listed = run_dyncore("list", "--json", env=fake_site.env)
+    assert listed.returncode == 0 and json.loads(listed.stdout)
+    assert listed.stderr.strip().splitlines() == [
+        "dyncore: plugin 'based' (base-dist) is broken: cannot be imported (Abort: not an Exception); "
+        "see `dyncore plugins --traceback based`"
+    ]
+    assert _plugins(run_dyncore("plugins", "--json", env=fake_site.env))["based"]["state"] == "BROKEN"
+
+
+def test_a_slow_plugin_import_says_which_plugin_is_awaited(fake_site):
+    fake_site.add("slow-dist", {"slowpoke": "slow_plugin"}, {"slow_plugin": "import time\ntime.sleep(1.0)\n"})
+    quick_notice = "import dyncore.plugins as p; p.SLOW_IMPORT_SECONDS = 0.2; from dyncore.cli import main; main()"
+    result = subprocess.run(
+        [sys.executable, "-c", quick_notice, "list", "systems"], capture_output=True, text=True,
+        env={**os.environ, **fake_site.env}, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "dyncore: still importing plugin 'slowpoke' (slow-dist) after 0.2 s; DYNCORE_DISABLE_PLUGINS=slowpoke skips it"
+    ]
+
+
+def test_a_misspelled_disabled_plugin_gets_a_suggestion(fake_site):
+    fake_site.add("broken-dist", {"broken": "no_such_module_xyz"})
+    result = run_dyncore("list", "systems", env={**fake_site.env, "DYNCORE_DISABLE_PLUGINS": "brokn"})
+    assert result.returncode == 0
+    assert (
+        "dyncore: warning: DYNCORE_DISABLE_PLUGINS names 'brokn', which is not an installed plugin; did you mean 'broken'?"
+        in result.stderr.splitlines()
+    )
+
+
 def test_plugins_can_add_commands_and_a_failing_one_does_not_break_the_cli(fake_site):
     fake_site.add(
         "cmd-dist",

@@ -173,6 +173,37 @@ def test_bad_input_is_one_line_error(kwargs, error, match):
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [(float("nan"), "must be a finite number"), (float("inf"), "must be a finite number"), ("abc", "must be a number"),
+     (True, "must be a number"), (None, "must be a number"), ([1, 2], "must be a number")],
+)
+def test_system_parameters_must_match_the_type_of_their_default(value, match):
+    with pytest.raises(ConfigError, match=f"parameter 'rho' of system 'lorenz' {match}"):
+        dyncore.systems.create("lorenz", rho=value)
+    assert dyncore.systems.create("lorenz", rho=28).params["rho"] == 28  # an int for a float default is fine
+
+
+def test_a_boolean_parameter_takes_only_booleans():
+    with pytest.raises(ConfigError, match="parameter 'dealias' .* must be true or false, got 1"):
+        dyncore.systems.create("kuramoto_sivashinsky", dealias=1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"batch": 10**9}, r"x 1000000000 x 3\) would need [\d.]+ TiB, more than the memory cap"),
+        ({"transient": 1e12}, r"would need [\d.]+ PiB, more than the memory cap"),
+        ({"x0": np.zeros((10**6, 3)), "t": np.linspace(0, 1, 10**6)}, r"x 1000000 x 3\) would need [\d.]+ TiB"),
+        ({"device": "tpu"}, r"unknown device 'tpu'; use cpu or cuda"),
+        ({"seed": 2**64}, r"seed must be an integer from 0 to 2\*\*63 - 1"),
+    ],
+)
+def test_requests_that_cannot_fit_or_run_are_refused_before_any_work(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        dyncore.simulate("lorenz", **{"t": np.linspace(0, 1, 1000), **kwargs})
+
+
 def test_explicit_solver_on_stiff_van_der_pol_warns_then_suggests_radau():
     from dyncore.errors import StiffnessWarning
 

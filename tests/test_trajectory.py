@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import zipfile
 
 import numpy as np
@@ -111,6 +113,11 @@ def test_truncated_npz_is_refused(tmp_path):
         ("t,x0\n0,abc\n", "non-numeric"),
         ("# meta: {oops\nt,x0\n0,1\n", "not JSON"),
         ("t,x0\n1,0\n0,1\n", "strictly increasing"),
+        ("t,x0\n0,1\n1,nan\n", r"bad.csv: states contain NaN or Inf"),
+        ("t,x0\n0,inf\n1,2\n", r"bad.csv: states contain NaN or Inf"),
+        ("t,x0\ninf,1\n1,2\n", r"bad.csv: time contains NaN or Inf"),
+        ("# meta: [1]\nt,x0\n0,1\n", "must be a JSON object"),
+        ("# meta: " + "[" * 100_000 + "]" * 100_000 + "\nt,x0\n0,1\n", "nested too deeply"),
     ],
 )
 def test_malformed_csv_files_give_one_line_errors(tmp_path, text, message):
@@ -118,6 +125,49 @@ def test_malformed_csv_files_give_one_line_errors(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(DataError, match=message):
         Trajectory.load(path)
+
+
+def test_a_utf8_byte_order_mark_is_accepted(tmp_path):
+    path = tmp_path / "spreadsheet.csv"
+    path.write_text("t,x0,x1\n0,1,2\n1,3,4\n", encoding="utf-8-sig")  # what spreadsheets export
+    traj = Trajectory.load(path)
+    assert traj.x.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+
+
+def test_complex_data_is_refused_not_truncated(tmp_path):
+    with pytest.raises(DataError, match="states are complex numbers"):
+        Trajectory(np.arange(3.0), np.ones((3, 2)) * (1 + 2j))
+    path = tmp_path / "complex.npz"
+    np.savez(path, t=np.arange(3.0), x=np.ones((3, 2)) * 1j)
+    with pytest.raises(DataError, match="complex.npz: states are complex"):
+        Trajectory.load(path)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".npz"])
+def test_a_fifo_is_refused_without_blocking(tmp_path, suffix):
+    path = tmp_path / f"pipe{suffix}"
+    os.mkfifo(path)
+    with pytest.raises(DataError, match="is not a regular file"):
+        Trajectory.load(path)
+
+
+def test_npz_sizes_are_checked_before_reading(tmp_path, monkeypatch):
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (10**9,)})
+    liar = tmp_path / "liar.npz"
+    with zipfile.ZipFile(liar, "w") as archive:
+        archive.writestr("t.npy", header.getvalue())
+        archive.writestr("x.npy", header.getvalue())
+    with pytest.raises(DataError, match="member t.npy declares 7.45 GiB of data but holds 128 bytes"):
+        Trajectory.load(liar)
+
+    bomb = tmp_path / "bomb.npz"
+    np.savez_compressed(bomb, t=np.arange(200_000.0), x=np.zeros((200_000, 3)))  # 6.4 MB of arrays, a small file
+    monkeypatch.setenv("DYNCORE_MAX_MEMORY_GB", str(2 / 1024))  # 2 MiB
+    with pytest.raises(DataError, match=r"the arrays of .*bomb.npz, uncompressed, would need 6.1 MiB, more than the memory cap of 2 MiB"):
+        Trajectory.load(bomb)
+    monkeypatch.delenv("DYNCORE_MAX_MEMORY_GB")
+    assert Trajectory.load(bomb).n == 200_000
 
 
 def test_missing_file_and_wrong_suffix(tmp_path):

@@ -8,13 +8,13 @@ asking for ``--debug`` (or ``DYNCORE_DEBUG=1``), which shows the traceback.
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 from typing import Any
 
 import click
 
 import dyncore
+from dyncore.params import env_flag
 
 #: command name -> "module:attribute"; plugins add theirs through the register_commands hook.
 COMMANDS = {
@@ -30,9 +30,17 @@ COMMANDS = {
 }
 
 
+#: On/off environment variables, checked before any command runs.
+FLAG_VARIABLES = ("DYNCORE_DEBUG", "DYNCORE_STRICT_PLUGINS")
+
+
 def debug_enabled(ctx: click.Context | None = None) -> bool:
-    if os.environ.get("DYNCORE_DEBUG", "") not in ("", "0", "false", "no"):
-        return True
+    """``--debug`` or ``DYNCORE_DEBUG=1``: show tracebacks instead of one-line errors."""
+    try:
+        if env_flag("DYNCORE_DEBUG"):
+            return True
+    except dyncore.ConfigError:  # reported by DyncoreGroup.main before any command runs
+        pass
     root = ctx.find_root() if ctx else None
     return bool(root and root.params.get("debug"))
 
@@ -70,6 +78,11 @@ class DyncoreGroup(click.Group):
         """Click's main, but usage errors too are one line: ``dyncore: error: ... (see `... --help`)``."""
         if not standalone_mode:
             return super().main(*args, standalone_mode=False, **kwargs)
+        for name in FLAG_VARIABLES:
+            try:
+                env_flag(name)
+            except dyncore.ConfigError as exc:
+                fail(str(exc), exc.exit_code)
         try:
             code = super().main(*args, standalone_mode=False, **kwargs)
         except click.UsageError as exc:

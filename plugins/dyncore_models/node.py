@@ -10,7 +10,7 @@ import scipy.special
 import torch
 import torch.nn.functional as F
 
-from dyncore.errors import ConfigError
+from dyncore.errors import ConfigError, UnknownNameError
 from dyncore.model import Model
 from dyncore.trajectory import Trajectory
 from dyncore_models.common import as_tensor, check_data, dtype_of, lookahead_value, positive_int, states_3d
@@ -68,6 +68,7 @@ class NeuralODE(Model):
         for key in ("solver_options", "rollout_options"):
             if not isinstance(hp[key], dict):
                 raise ConfigError(f"model 'node': {key} must be a dict of solver options, got {hp[key]!r}")
+        self._solver(hp["rollout_solver"], hp["rollout_options"], need_grad=False)  # a bad name or option fails now, not in predict
         self.tableau = TABLEAUS.get(hp["solver"])
         self.nfe = 0
         self._workspaces: list[Workspace] = []
@@ -129,6 +130,10 @@ class NeuralODE(Model):
                 feature = feature.reshape((1,) * z.dim())
             z = torch.cat([z, feature.expand(*z.shape[:-1], 1)], dim=-1)
         return self.net(z) * self.time_scale
+
+    def _field_any_dtype(self, t: torch.Tensor | float, z: torch.Tensor) -> torch.Tensor:
+        """:meth:`_field` for states of any float dtype (SciPy solvers integrate in float64), in that dtype."""
+        return self._field(t, z.to(self._dtype)).to(z.dtype)
 
     def vector_field(self, t: torch.Tensor | float, x: torch.Tensor) -> torch.Tensor:
         """The learned ``dx/dt`` in physical units, batched over leading dimensions, differentiable.
@@ -215,8 +220,8 @@ class NeuralODE(Model):
         import dyncore
 
         if name not in dyncore.solvers:
-            hint = " (adjoint needs a solver with an '_adjoint' variant, e.g. 'rk4' or 'dopri5')" if name.endswith("_adjoint") else ""
-            raise ConfigError(f"model 'node': no solver {name!r} is registered{hint}; see `dyncore list solvers`")
+            hint = "adjoint needs a solver with an '_adjoint' variant, e.g. 'rk4' or 'dopri5'; " if name.endswith("_adjoint") else ""
+            raise UnknownNameError("solver", name, dyncore.solvers.names(), f"model 'node': {hint}see `dyncore list solvers`")
         solver = dyncore.solvers.create(name, **options)
         if need_grad and not solver.differentiable:
             raise ConfigError(f"model 'node': solver {name!r} is not differentiable; train with 'rk4' or 'dopri5'")
@@ -233,7 +238,7 @@ class NeuralODE(Model):
         """
         context, tt = self._rollout_inputs(context, t)
         solver = self._solver(self.hparams["rollout_solver"], self.hparams["rollout_options"], need_grad=False)
-        z = solver.solve(self._field, self.norm.encode(context[0].to(self._dtype)), tt)
+        z = solver.solve(self._field_any_dtype, self.norm.encode(context[0].to(self._dtype)), tt)
         return self._rollout_output(context, z)
 
     def quick_rollout(self, context: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

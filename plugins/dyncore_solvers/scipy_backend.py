@@ -8,7 +8,9 @@ backend fast), otherwise through its torch ``vector_field`` on ``x0``'s device. 
 else an autograd Jacobian. Not differentiable: use a torchdiffeq solver for gradients.
 
 ``max_steps`` bounds the work (10^6 steps for the explicit methods, about a minute on Lorenz; 10^5
-for the implicit ones): an explicit method on a stiff system runs into it and says so.
+for the implicit ones): an explicit method on a stiff system runs into it and says so. A single
+step that takes more than ``STALL_EVALUATIONS`` field evaluations (steps rejected forever, as with
+a NaN field) is a SolverError too: no progress is an error, never a hang.
 
 The explicit methods (``rk45``, ``dop853``) also take ``step_size``: constant steps of that size
 with error control off, for convergence studies. SciPy's implicit methods cannot do that (their
@@ -49,6 +51,10 @@ class ScipySolver(Solver):
         "step_size": None,
     }
 
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.check_options(positive=[k for k in ("rtol", "atol", "max_step", "step_size") if k in self.options], counts=["max_steps"])
+
     def solve(self, f: Callable, x0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """Integrate ``f`` from ``x0`` over ``t``; see :meth:`dyncore.Solver.solve`. Returns ``(len(t), *x0.shape)``."""
         shape = tuple(x0.shape)
@@ -71,12 +77,20 @@ class ScipySolver(Solver):
             kwargs.update(rtol=UNCONTROLLED, atol=UNCONTROLLED, first_step=h, max_step=h)
         if self.uses_jacobian:
             kwargs["jac"] = numpy_jacobian(f, shape, device)
-        stepper = getattr(scipy.integrate, self.method)(numpy_field(f, shape, device), times[0], y0, times[-1], **kwargs)
         span = f"[{times[0]:g}, {times[-1]:g}]"
+        guard = StallGuard(numpy_field(f, shape, device), self.name, span)
+        stepper = getattr(scipy.integrate, self.method)(guard, times[0], y0, times[-1], **kwargs)
         k, steps, n = 1, 0, len(times)
         with np.errstate(over="ignore", invalid="ignore"):
             while k < n:
-                message = stepper.step()
+                guard.calls, guard.since = 0, stepper.t
+                try:
+                    message = stepper.step()
+                except ValueError as exc:  # implicit methods: LAPACK refuses a NaN/Inf Jacobian
+                    raise SolverError(
+                        f"solver {self.name!r} failed at t = {stepper.t:g} of {span} ({exc}); the vector field or its "
+                        "Jacobian is NaN/Inf there: check the parameters and x0"
+                    ) from None
                 steps += 1
                 if stepper.status == "failed":
                     raise SolverError(
@@ -103,6 +117,36 @@ class ScipySolver(Solver):
         else:
             hint = "raise max_steps or loosen rtol/atol"
         return f"solver {self.name!r} exceeded its budget of {self.options['max_steps']} steps at t = {when:g} of {span}; {hint}"
+
+
+#: Field evaluations within one step after which a solver is deemed stuck (a healthy step takes < 100).
+STALL_EVALUATIONS = 10_000
+
+
+class StallGuard:
+    """The field ``fun(t, y)``, counting its calls within one step: a step that never ends is a SolverError.
+
+    SciPy retries a rejected step with a smaller one inside a single ``step()`` call; a field that
+    returns NaN (say, from a NaN parameter given through the Python API) is rejected forever there,
+    where no step budget can see it. The solver resets :attr:`calls` and sets :attr:`since` (the
+    time reached) before each step.
+    """
+
+    def __init__(self, fun: Callable[[float, np.ndarray], np.ndarray], solver: str, span: str) -> None:
+        self.fun, self.solver, self.span = fun, solver, span
+        self.calls, self.since = 0, float("nan")
+
+    def __call__(self, t: float, y: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        if self.calls > STALL_EVALUATIONS:
+            finite = bool(np.all(np.isfinite(self.fun(t, y)))) and bool(np.all(np.isfinite(y)))
+            cause = "" if finite else " (the vector field is NaN/Inf there)"
+            raise SolverError(
+                f"solver {self.solver!r} made no progress at t = {self.since:g} of {self.span}: {STALL_EVALUATIONS} "
+                f"evaluations of the vector field without completing a step{cause}; check the parameters and x0, "
+                "or try 'radau' or 'bdf' if the system is stiff"
+            )
+        return self.fun(t, y)
 
 
 def numpy_field(f: Callable, shape: tuple[int, ...], device: torch.device) -> Callable[[float, np.ndarray], np.ndarray]:

@@ -72,6 +72,13 @@ class TorchdiffeqSolver(Solver):
     step_onto_outputs: ClassVar[bool] = False
     differentiable = True
 
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        if self.adaptive:
+            self.check_options(positive=["rtol", "atol", "step_size"], counts=["max_steps"])
+        else:
+            self.check_options(positive=["step_size"])
+
     def solve(self, f: Callable, x0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """Integrate ``f`` from ``x0`` over ``t``; see :meth:`dyncore.Solver.solve`. Returns ``(len(t), *x0.shape)``."""
         import torchdiffeq

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from dyncore.errors import ConfigError
+from dyncore.limits import check_size
 from dyncore.system import System
 
 #: Largest grid for which the numpy path uses dense real-DFT matrices instead of FFT calls.
@@ -83,6 +84,8 @@ class KuramotoSivashinsky(System):
             raise ConfigError(f"kuramoto_sivashinsky parameter L must be a positive number, got {length!r}")
         if isinstance(n, bool) or not isinstance(n, int) or n < 8 or n % 2:
             raise ConfigError(f"kuramoto_sivashinsky parameter N must be an even integer >= 8, got {n!r}")
+        # about a dozen float64 arrays of N values (wavenumbers, coefficients, states, FFT buffers)
+        check_size(f"kuramoto_sivashinsky with N = {n}", 16 * 8 * float(n), "use a smaller N (64 is the reference)")
         m = np.arange(n // 2 + 1)
         k = 2 * np.pi * m / length
         self._linear = k**2 - k**4

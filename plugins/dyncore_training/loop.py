@@ -24,6 +24,7 @@ import torch
 
 from dyncore.errors import CheckpointError, ConfigError, DyncoreWarning, TrainingDiverged
 from dyncore.model import Model
+from dyncore.params import MAX_SEED
 from dyncore.trainer import HISTORY_COLUMNS, Callback, History, Trainer
 from dyncore.trajectory import Trajectory
 from dyncore_training.adam import LeanAdam
@@ -77,6 +78,8 @@ class GradientTrainer(Trainer):
         for key in ("snapshot_every", "checkpoint_every", "patience"):
             _check_int(self.name, key, o[key], minimum=0)
         _check_int(self.name, "seed", o["seed"], minimum=0)
+        if o["seed"] > MAX_SEED:
+            raise ConfigError(f"trainer {self.name!r}: seed must be at most 2**63 - 1 (torch seeds are 64-bit), got {o['seed']!r}")
         _check_number(self.name, "lr", o["lr"], positive=True)
         if o["lr_final"] not in (None, "auto"):
             _check_number(self.name, "lr_final", o["lr_final"], positive=True)

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
+import json
 import os
 import shutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +64,44 @@ def workspace(tmp_path_factory) -> Path:
         planar = dyncore.train("node", Trajectory(data.t, data.x[:, :2]), epochs=1, hparams={"hidden": 16})
         torch.save(planar.model.state_dict(), "run_otherdim/weights.pt")
         Path("run_badconfig/config.json").write_text("{ not json")
+        _damaged_runs()
+        np.savez("complex.npz", t=data.t, x=data.x * (1 + 1j))
+        Path("naninf.csv").write_text("t,x0\n0,1\n1,inf\n")
+        np.savez("deepmeta.npz", t=data.t, x=data.x, meta=np.array("[" * 100_000 + "]" * 100_000))
+        _lying_npz("liar.npz", data)
+        os.mkfifo("fifo.csv")
     return ws
+
+
+def _damaged_runs() -> None:
+    """Copies of ``run`` whose config or checkpoint holds values that must be refused on reading."""
+    for name in ("noctx", "badctx", "noepoch", "negepoch", "hugehidden", "bomb"):
+        shutil.copytree("run", f"run_{name}")
+    for name, change in (("noctx", lambda c: c.pop("data")), ("badctx", lambda c: c["data"].update(context="abc")),
+                         ("hugehidden", lambda c: c["model"]["hparams"].update(hidden=10**9))):
+        config = json.loads(Path(f"run_{name}/config.json").read_text())
+        change(config)
+        Path(f"run_{name}/config.json").write_text(json.dumps(config))
+    for name, epoch in (("noepoch", "abc"), ("negepoch", -100)):
+        payload = torch.load(f"run_{name}/checkpoint.pt", weights_only=True)
+        payload["epoch"] = epoch
+        torch.save(payload, f"run_{name}/checkpoint.pt")
+    # weights.pt re-zipped with deflate around a 64 MiB entry of zeros: a small file that expands far past the model
+    with zipfile.ZipFile("run/weights.pt") as src, zipfile.ZipFile("run_bomb/weights.pt", "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info.filename))
+        dst.writestr("weights/data/99", bytes(64 * 2**20))
+
+
+def _lying_npz(name: str, data: Trajectory) -> None:
+    """An .npz whose 'x' header declares 10^10 x 3 values but holds none: numpy would allocate 224 GiB."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (10**10, 3)})
+    t = io.BytesIO()
+    np.save(t, data.t)
+    with zipfile.ZipFile(name, "w") as archive:
+        archive.writestr("t.npy", t.getvalue())
+        archive.writestr("x.npy", header.getvalue())
 
 
 # (command line, expected exit code, a regex the one-line message must match)
@@ -126,6 +166,50 @@ CASES = [
     ("plot run --kind vector-field -o f.png", 2, r"needs a 2-D model"),
     ("list sytems", 2, r"'sytems' is not one of"),
     ("nosuchcommand", 2, r"No such command 'nosuchcommand'"),
+    # parameters are typed and finite (a NaN parameter used to hang the solver)
+    ("simulate lorenz --param rho=NaN -o a.npz", 2, r"parameter 'rho' of system 'lorenz' must be a finite number"),
+    ("simulate lorenz --param rho=abc -o a.npz", 2, r"parameter 'rho' .* must be a number such as 28.0, got 'abc'"),
+    ("simulate lorenz --param rho=[1,2] -o a.npz", 2, r"must be a number such as 28.0, got \[1, 2\]"),
+    ("simulate lorenz --param rho=null -o a.npz", 2, r"must be a number such as 28.0, got None"),
+    ("simulate lorenz --param rho=true -o a.npz", 2, r"must be a number such as 28.0, got True"),
+    # sizes are checked against the memory cap before anything is allocated
+    ("simulate lorenz --t-end 1e12 -o a.npz", 2, r"would need [\d.]+ PiB, more than the memory cap"),
+    ("simulate lorenz --t-end inf -o a.npz", 2, r"t-end must be a finite number"),
+    ("simulate lorenz --n-points 10000000000 -o a.npz", 2, r"1e\+10 times x 3 would need 298 GiB, more than the memory cap"),
+    ("simulate lorenz --dt 1e-300 -o a.npz", 2, r"more than the memory cap.*use a larger dt"),
+    ("simulate lorenz --batch 1000000000 -o a.npz", 2, r"x 1000000000 x 3\) would need .* smaller batch"),
+    ("simulate lorenz --transient 1e12 -o a.npz", 2, r"would need .*a shorter transient"),
+    ("simulate kuramoto_sivashinsky --param N=10000000000 -o a.npz", 2, r"N = 10000000000 would need .* smaller N"),
+    ("predict run --t-end 1e12 -o p.npz", 2, r"prediction of [\d.]+e\+13 times would need .* shorter --t-end"),
+    ("evaluate run --long-time 1e12", 2, r"would need .* shorter --horizon or --long-time"),
+    ("chaos-test run --steps 100000000000", 2, r"prediction of 1e\+11 times would need .* fewer --steps"),
+    # options, seeds and devices are checked where they enter
+    ("simulate lorenz --solver-option step_size=-1 -o a.npz", 2, r"solver 'dop853': option step_size must be a positive number"),
+    ("simulate lorenz --solver rk4 --solver-option step_size=0 -o a.npz", 2, r"option step_size must be a positive number, got 0"),
+    ("simulate lorenz --rtol -1 -o a.npz", 2, r"option rtol must be a positive number, got -1"),
+    ("simulate lorenz --seed 100000000000000000000 -o a.npz", 2, r"seed must be an integer from 0 to 2\*\*63 - 1"),
+    ("train node lorenz.npz -o r --seed 100000000000000000000", 2, r"seed must be at most 2\*\*63 - 1"),
+    ("predict run --device tpu -o p.npz", 2, r"unknown device 'tpu'; use cpu or cuda"),
+    ("predict run --x0 nan,0,0 -o p.npz", 2, r"--x0 contains NaN or Inf; give finite numbers"),
+    ("evaluate run --horizon nan", 2, r"horizon must be a positive finite number, got nan"),
+    ("evaluate run --long-time inf", 2, r"long_time must be a positive finite number, got inf"),
+    ("train node lorenz.npz -o r --hparam hidden=1000000000", 2, r"training model 'node' .* would need [\d.]+ GiB, more than the memory cap"),
+    ("train rnn lorenz.npz -o r --hparam hidden=1000000", 2, r"training model 'rnn' .* would need [\d.]+ TiB, more than the memory cap"),
+    ("train node lorenz.npz -o r --hparam rollout_solver=dopri55", 2, r"unknown solver 'dopri55'; did you mean 'dopri5'"),
+    # data files: complex, non-finite CSV cells (naming the file), FIFOs, lying headers, deep JSON
+    ("chaos-test complex.npz", 2, r"complex.npz: states are complex numbers; .* real and imaginary parts"),
+    ("chaos-test naninf.csv", 2, r"naninf.csv: states contain NaN or Inf"),
+    ("chaos-test fifo.csv", 2, r"fifo.csv is not a regular file \(a FIFO"),
+    ("train node fifo.csv -o r", 2, r"fifo.csv is not a regular file"),
+    ("chaos-test liar.npz", 2, r"member x.npy declares 224 GiB of data but holds"),
+    ("chaos-test deepmeta.npz", 2, r"deepmeta.npz: its 'meta' JSON is nested too deeply"),
+    # values read from a run directory are checked: sizes, the saved context, the checkpoint's epoch
+    ("predict run_noctx -o p.npz", 1, r"records no training data to start from; give --x0 or --data"),
+    ("predict run_badctx -o p.npz", 1, r"data.context must be 1 state\(s\) of 3 numbers"),
+    ("predict run_hugehidden -o p.npz", 1, r"(model that .*declares would need .*memory cap|declares [\d.]+ GiB: the files do not belong)"),
+    ("predict run_bomb -o p.npz", 1, r"weights.pt holds 64 MiB of data but the model in config.json declares"),
+    ("train node lorenz.npz -o run_noepoch --resume", 1, r"epoch must be an integer >= 0, got 'abc'"),
+    ("train node lorenz.npz -o run_negepoch --resume", 1, r"epoch must be an integer >= 0, got -100"),
 ]
 
 
@@ -171,3 +255,24 @@ def test_debug_shows_the_traceback(workspace):
     assert result.returncode != 0 and "Traceback" in result.stderr and "DataError" in result.stderr
     env_result = run_dyncore("train", "node", "nan.npz", "-o", "r", cwd=workspace, env={"DYNCORE_DEBUG": "1"})
     assert "Traceback" in env_result.stderr
+
+
+@pytest.mark.parametrize("variable", ["DYNCORE_DEBUG", "DYNCORE_STRICT_PLUGINS"])
+def test_on_off_variables_refuse_values_that_are_neither(workspace, variable):
+    result = run_dyncore("list", "systems", cwd=workspace, env={variable: "0x0"})
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        f"dyncore: error: {variable}='0x0' is neither on nor off; set it to 1 (or true/yes/on) or 0 (or false/no/off)"
+    ]
+    off = run_dyncore("train", "node", "nan.npz", "-o", "r", cwd=workspace, env={"DYNCORE_DEBUG": "Off"})
+    assert off.returncode == 2 and "Traceback" not in off.stderr
+
+
+def test_memory_cap_variable_is_used_and_checked(workspace, monkeypatch):
+    monkeypatch.setenv("DYNCORE_MAX_MEMORY_GB", "0.000001")
+    with _chdir(workspace):
+        small = CliRunner().invoke(cli, "chaos-test lorenz.npz".split(), prog_name="dyncore")
+        monkeypatch.setenv("DYNCORE_MAX_MEMORY_GB", "lots")
+        bad = CliRunner().invoke(cli, "chaos-test lorenz.npz".split(), prog_name="dyncore")
+    assert small.exit_code == 2 and "set by DYNCORE_MAX_MEMORY_GB" in small.stderr
+    assert bad.exit_code == 2 and "DYNCORE_MAX_MEMORY_GB='lots' must be a positive number of GiB" in bad.stderr

@@ -145,6 +145,24 @@ def test_node_unknown_solver_is_config_error():
         m.loss(m.examples(decaying_rotation(), 1))
 
 
+def test_node_rollout_solver_is_checked_when_built_and_scipy_solvers_roll_out_float32_weights():
+    with pytest.raises(UnknownNameError, match="unknown solver 'dopri55'; did you mean 'dopri5'"):
+        node(hidden=8, rollout_solver="dopri55")
+    with pytest.raises(ConfigError, match="option rtol must be a positive number"):
+        node(hidden=8, rollout_options={"rtol": -1})
+    data = decaying_rotation()
+    reference = node(hidden=8)
+    reference.prepare(data)
+    for solver in ("radau", "bdf"):  # SciPy integrates in float64; the weights are float32
+        m = node(hidden=8, rollout_solver=solver)
+        m.prepare(data)
+        m.load_state_dict(reference.state_dict())
+        t = torch.as_tensor(data.t[:5])
+        x = m.rollout(torch.as_tensor(data.x[:1]), t)
+        assert x.shape == (5, data.dim) and torch.isfinite(x).all()
+        assert torch.allclose(x, reference.rollout(torch.as_tensor(data.x[:1]), t), atol=1e-4)
+
+
 def test_rnn_reference_architecture():
     """Defaults are the reference network: nn.RNN(relu), 2 x 128, Linear head: 50,435 parameters in 3-D."""
     m = rnn()

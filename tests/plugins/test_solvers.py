@@ -86,6 +86,34 @@ def test_scipy_reports_a_blow_up_with_its_time():
         dyncore.solvers.create("dop853").solve(explode, torch.ones(1, dtype=torch.float64), torch.linspace(0, 2, 3))
 
 
+@pytest.mark.parametrize("name", ["dop853", "radau"])
+def test_a_step_that_never_completes_is_a_solver_error_not_a_hang(name):
+    def nan_field(t, x):  # what a NaN parameter given through the Python API used to do: rejected steps forever
+        return x * float("nan")
+
+    with pytest.raises(SolverError, match=r"(made no progress|failed) at t = 0 of \[0, 1\].* NaN/Inf") as info:
+        dyncore.solvers.create(name).solve(nan_field, torch.ones(2, dtype=torch.float64), torch.linspace(0, 1, 3))
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["dop853", "rk45", "radau", "lsoda", "dopri5", "tsit5", "bosh3"])
+@pytest.mark.parametrize(("option", "value"), [("rtol", -1.0), ("atol", 0.0), ("rtol", float("nan")), ("max_steps", 0), ("max_steps", 2.5)])
+def test_adaptive_solver_options_are_checked_when_the_solver_is_made(name, option, value):
+    with pytest.raises(ConfigError, match=f"solver '{name}': option {option} must be"):
+        dyncore.solvers.create(name, **{option: value})
+
+
+@pytest.mark.parametrize("name", ["rk4", "euler", "midpoint", "dopri5", "dop853"])
+@pytest.mark.parametrize("step", [-1, 0, float("inf"), True])
+def test_step_size_must_be_positive_and_finite(name, step):
+    with pytest.raises(ConfigError, match="option step_size must be a positive number"):
+        dyncore.solvers.create(name, step_size=step)
+
+
+def test_a_whole_number_budget_from_the_command_line_is_an_integer():
+    assert dyncore.solvers.create("dop853", max_steps=1e5).options["max_steps"] == 100_000
+
+
 def test_torchdiffeq_budget_on_stiff_van_der_pol_suggests_an_implicit_solver():
     vdp = dyncore.systems.create("van_der_pol", mu=1000.0)
     with pytest.raises(SolverError, match="stiff.*'radau'"):
