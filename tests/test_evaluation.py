@@ -193,5 +193,5 @@ def test_true_exponent_without_a_reference_is_computed_once_whatever_n_tests(mon
 
 @pytest.mark.parametrize("transient", [-1.0, math.nan, math.inf, "long"])
 def test_bad_transient_is_a_config_error(transient):
-    with pytest.raises(dyncore.ConfigError, match="transient must be a non-negative number"):
+    with pytest.raises(dyncore.ConfigError, match="transient must be a non-negative finite number"):
         evaluate(LorenzField(), "lorenz", transient=transient)

@@ -161,7 +161,7 @@ CASES = [
     ("chaos-test lorenz.npz --component 7", 2, r"component 7 is out of range.*0\.\.2"),
     ("chaos-test lorenz.npz --test zero_two", 2, r"unknown chaos test 'zero_two'; did you mean 'zero_one'"),
     ("evaluate run --system lorenzz", 2, r"unknown system 'lorenzz'"),
-    ("evaluate run --transient -1", 2, r"transient must be a non-negative number of time units"),
+    ("evaluate run --transient -1", 2, r"transient must be a non-negative finite number"),
     ("plot lorenz.npz --kind loss -o f.png", 2, r"does not apply to a data file"),
     ("plot run --kind vector-field -o f.png", 2, r"needs a 2-D model"),
     ("list sytems", 2, r"'sytems' is not one of"),

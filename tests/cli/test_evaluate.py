@@ -61,7 +61,7 @@ def test_held_out_data_as_json(run_dir):
         (["--data", "test.npz", "--system", "lorenz"], "either --data or --system"),
         (["--system", "lorenzz"], "did you mean 'lorenz'"),
         (["--n-tests", "0"], "n_tests must be a positive integer"),
-        (["--transient", "-1"], "transient must be a non-negative number"),
+        (["--transient", "-1"], "transient must be a non-negative finite number"),
         (["--data", "{dir}/test.npz", "--transient", "5"], "held-out data are used as given"),
     ],
 )
