@@ -28,11 +28,14 @@ def train_command(model: str, data: str, out: str, trainer: str | None, epochs: 
                   seed: int | None, resume: bool, force: bool, progress: bool | None) -> None:
     """Train MODEL (e.g. node, rnn) on DATA (.npz or .csv) into the run directory -o.
 
+    Ctrl-C or SIGTERM finishes the epoch, saves the run and a checkpoint and exits 130 (143 for
+    SIGTERM); a second one abandons the running epoch. The directory is locked while training.
+
     Python: dyncore.train(model, data, trainer, hparams=..., out=..., resume=..., force=..., epochs=..., lr=...).
     """
     import dyncore
     from dyncore.cli import fail
-    from dyncore.errors import ConfigError
+    from dyncore.errors import ConfigError, TrainingInterrupted
     from dyncore.params import parse_assignments
 
     if resume and force:
@@ -45,8 +48,12 @@ def train_command(model: str, data: str, out: str, trainer: str | None, epochs: 
     try:
         run = dyncore.train(model, data, trainer, hparams=parse_assignments(hparams, "--hparam"), out=out,
                             resume=resume, force=force, **given)
-    except KeyboardInterrupt as exc:
-        fail(f"{exc or 'interrupted'}; checkpoint saved in {out}: continue with `dyncore train {model} {data} -o {out} --resume`", 130)
+    except TrainingInterrupted as exc:
+        fail(f"{exc}; the run and its checkpoint are saved in {out}: continue with `dyncore train {model} {data} -o {out} --resume`",
+             exc.exit_code)
+        return
+    except KeyboardInterrupt:
+        fail(f"interrupted before training started; {out} was left as it was", 130)
         return
     h = run.history
     tail = f", {h.stopped}" if h.stopped else ""
