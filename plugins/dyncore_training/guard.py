@@ -47,6 +47,19 @@ class WeightGuard:
         for p, s in zip(self.params, self._staged):
             p.copy_(s)
 
+    def state_dict(self) -> dict[str, Any]:
+        """The last good weights and their epoch, for a checkpoint: a resumed run restores the same ones."""
+        return {"epoch": self.good_epoch, "weights": [g.detach().cpu() for g in self._good]}
+
+    @torch.no_grad()
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        weights = state["weights"]
+        if len(weights) != len(self._good) or any(w.shape != g.shape for w, g in zip(weights, self._good)):
+            raise ValueError("the guard's weights have other shapes than the model's")
+        for g, w in zip(self._good, weights):
+            g.copy_(w)
+        self.good_epoch = int(state["epoch"])
+
 
 class EpochRollback:
     """The optimizer's state and the RNG states at the start of an epoch, to undo an abandoned epoch.

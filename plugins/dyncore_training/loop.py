@@ -151,6 +151,12 @@ class GradientTrainer(Trainer):
         state["callbacks"] = callbacks
         guard = WeightGuard(params)
         guard.good_epoch = state["epoch"]
+        if resume is not None and "guard" in resume:
+            try:
+                guard.load_state_dict(resume["guard"])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise CheckpointError(f"the checkpoint's NaN-guard weights do not fit the model ({exc})") from None
+        state["guard"] = guard
         rollback = EpochRollback(optimizer, state["generator"])
         lr = None
         with _Interrupts() as signals:
@@ -239,6 +245,7 @@ class GradientTrainer(Trainer):
             "optimizer_state": state["optimizer"].state_dict(),
             "rng": {"torch": torch.get_rng_state(), "generator": state["generator"].get_state()},
             "callbacks": _callback_states(state.get("callbacks", [])),
+            "guard": state["guard"].state_dict(),
             "history": {c: list(getattr(history, c)) for c in HISTORY_COLUMNS} | {"stopped": history.stopped},
             "snapshots": {
                 "epoch": torch.tensor(epochs, dtype=torch.int64),

@@ -212,6 +212,21 @@ def test_early_stopping_state_round_trips_through_the_checkpoint(tmp_path):
     assert waited > 0
 
 
+def test_the_nan_guard_state_round_trips_through_the_checkpoint(tmp_path):
+    """A loss that turns NaN in the first epoch after a resume restores the same weights, and names the
+    same epoch, as in an uninterrupted run (the guard's last good weights are checkpointed)."""
+    path = tmp_path / "checkpoint.pt"
+    whole = LinearStepModel(nan_after=5)
+    with pytest.raises(TrainingDiverged) as uninterrupted:
+        trainer(epochs=8).fit(whole, rotation_data())
+    trainer(epochs=4, checkpoint_path=str(path)).fit(LinearStepModel(), rotation_data())
+    resumed = LinearStepModel(nan_after=1)
+    with pytest.raises(TrainingDiverged) as after_resume:
+        trainer(epochs=8).fit(resumed, rotation_data(), resume=read_checkpoint(path))
+    assert str(after_resume.value) == str(uninterrupted.value)
+    assert torch.equal(resumed.step.weight, whole.step.weight)
+
+
 def test_a_callbacks_own_state_round_trips_through_the_checkpoint(tmp_path):
     class Count(dyncore.Callback):
         def __init__(self):
