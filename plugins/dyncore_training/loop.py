@@ -4,8 +4,9 @@ One epoch is whatever :meth:`GradientTrainer.run_epoch` does (one full-batch ste
 minibatches); around it the loop sets the learning rate, guards against NaN/Inf, records the
 :class:`~dyncore.History`, calls the callbacks, and turns Ctrl-C or SIGTERM into a clean stop at
 the next epoch boundary (a second one abandons the running epoch and rolls it back, so the
-checkpoint is always the state after a completed epoch). It synchronises with the device once per epoch (the loss value), and on CPU the
-same seed gives the same loss history bit for bit, also across a checkpoint and ``resume``.
+checkpoint is always the state after a completed epoch). It synchronises with the device once per
+epoch (the loss value), and on CPU the same seed gives the same loss history bit for bit, also
+across a checkpoint and ``resume``.
 """
 
 from __future__ import annotations
