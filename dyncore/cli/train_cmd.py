@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import signal
 import time
 
 import click
+
+
+def _sigterm_as_interrupt(seen: list[int]):
+    """A SIGTERM handler that records the signal and raises KeyboardInterrupt, as Ctrl-C does by default."""
+    def handler(signum: int, frame: object) -> None:
+        seen.append(signum)
+        raise KeyboardInterrupt
+
+    return handler
 
 
 @click.command("train")
@@ -45,6 +55,8 @@ def train_command(model: str, data: str, out: str, trainer: str | None, epochs: 
         if value is not None:
             given[key] = value
     start = time.monotonic()
+    terminated: list[int] = []
+    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt(terminated))  # before the loop takes it over
     try:
         run = dyncore.train(model, data, trainer, hparams=parse_assignments(hparams, "--hparam"), out=out,
                             resume=resume, force=force, **given)
@@ -53,8 +65,11 @@ def train_command(model: str, data: str, out: str, trainer: str | None, epochs: 
              exc.exit_code)
         return
     except KeyboardInterrupt:
-        fail(f"interrupted before training started; {out} was left as it was", 130)
+        what = "terminated (SIGTERM)" if terminated else "interrupted"
+        fail(f"{what} before training started; {out} was left as it was", 128 + (terminated[0] if terminated else signal.SIGINT))
         return
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     h = run.history
     tail = f", {h.stopped}" if h.stopped else ""
     loss = f"{h.loss[-1]:.4e}" if h else "n/a"

@@ -115,6 +115,21 @@ def test_ctrl_c_before_training_says_so_and_never_prints_an_empty_reason(tmp_pat
     assert result.stderr == f"dyncore: error: interrupted before training started; {tmp_path / 'run'} was left as it was\n"
 
 
+def test_sigterm_before_training_is_an_interrupt_too(tmp_path, data, monkeypatch):
+    """SIGTERM while the data load or the lock is under way: the same clean exit as Ctrl-C, code 143."""
+    import os
+    import signal
+
+    def terminated(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(dyncore, "train", terminated)
+    result = train("node", data, "-o", str(tmp_path / "run"))
+    assert result.exit_code == 143
+    assert result.stderr == f"dyncore: error: terminated (SIGTERM) before training started; {tmp_path / 'run'} was left as it was\n"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
 def test_a_second_process_on_the_same_run_directory_is_refused(tmp_path, data):
     """Two `dyncore train -o run` at once: the second exits 1 with one line naming the first's PID."""
     import os
@@ -127,11 +142,12 @@ def test_a_second_process_on_the_same_run_directory_is_refused(tmp_path, data):
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("DYNCORE_")}
     first = subprocess.Popen([sys.executable, "-m", "dyncore", "train", "node", data, "-o", "run", "--epochs", "1000000",
-                              "--hparam", "hidden=8", "--no-progress"], cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+                              "--hparam", "hidden=8", "--option", "checkpoint_every=1", "--no-progress"],
+                             cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
-        while not (tmp_path / "run" / ".lock").is_file() or not (tmp_path / "run" / ".lock").read_text():
-            assert first.poll() is None and time.monotonic() < deadline, "the first trainer never took the lock"
+        while not (tmp_path / "run" / "checkpoint.pt").is_file():  # training, so holding the lock
+            assert first.poll() is None and time.monotonic() < deadline, "the first trainer never started"
             time.sleep(0.05)
         second = run_dyncore("train", "node", data, "-o", "run", "--force", "--epochs", "2", cwd=tmp_path)
         assert second.returncode == 1
