@@ -20,7 +20,7 @@ import numpy as np
 
 import dyncore
 from dyncore.errors import DyncoreError, SolverError
-from dyncore.io import atomic_write
+from dyncore.io import atomic_write, check_output
 from dyncore.report import Section, Table, write_report
 from dyncore.trajectory import Trajectory
 
@@ -500,6 +500,7 @@ def run_demo(out: str | Path = "demo-report", *, quick: bool = False, device: st
     unknown = [s for s in chosen if s not in STEPS]
     if unknown:
         raise dyncore.UnknownNameError("demo step", unknown[0], STEPS)
+    check_output(demo.out, directory=True)
     demo.out.mkdir(parents=True, exist_ok=True)
     sections, failed = [], {}
     start = time.perf_counter()

@@ -62,12 +62,35 @@ class OutputExistsError(DyncoreError):
     """An output that exists and would be overwritten; pass --force (or --resume)."""
 
 
+class RunLockedError(DyncoreError):
+    """A run directory that another live dyncore process is training into (its lock names the PID)."""
+
+
 class SolverError(DyncoreError):
     """An integration that failed: blow-up, step budget exhausted, stiff system for an explicit solver."""
 
 
 class TrainingDiverged(DyncoreError):
     """Training produced a non-finite loss or state; the last good weights were kept."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped by Ctrl-C (SIGINT) or SIGTERM after the run and a checkpoint were saved.
+
+    A ``KeyboardInterrupt``, so code that catches Ctrl-C keeps working; ``exit_code`` is the shell's
+    convention for the signal (130 for SIGINT, 143 for SIGTERM).
+    """
+
+    def __init__(self, message: str, signum: int = 2) -> None:
+        super().__init__(message)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class DyncoreWarning(UserWarning):

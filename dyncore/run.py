@@ -9,17 +9,24 @@ A run directory contains::
     checkpoint.pt   weights, optimizer and RNG state, epoch: what ``resume`` continues from
 
 Every file is written atomically. ``train`` refuses an existing run directory unless told to
-``resume`` or ``force``; a checkpoint that is corrupt or not dyncore's is a one-line
-:class:`~dyncore.errors.CheckpointError`.
+``resume`` or ``force`` (which replaces only a dyncore run, never other files), and locks the
+directory while it trains (``.lock``, naming the PID); a checkpoint that is corrupt or not dyncore's
+is a one-line :class:`~dyncore.errors.CheckpointError`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
+import os
 import platform
+import signal
+import socket
+import threading
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,10 +41,12 @@ from dyncore.errors import (
     DataError,
     DyncoreError,
     OutputExistsError,
+    RunLockedError,
     SolverError,
     TrainingDiverged,
+    TrainingInterrupted,
 )
-from dyncore.io import atomic_write
+from dyncore.io import atomic_write, check_output
 from dyncore.limits import check_size, format_bytes
 from dyncore.model import Model
 from dyncore.params import resolve_device
@@ -46,6 +55,7 @@ from dyncore.trajectory import Trajectory
 
 CONFIG, WEIGHTS, HISTORY, SNAPSHOTS, CHECKPOINT = "config.json", "weights.pt", "history.csv", "snapshots.npz", "checkpoint.pt"
 RUN_FILES = (CONFIG, WEIGHTS, HISTORY, SNAPSHOTS, CHECKPOINT)
+LOCK = ".lock"  # held by the process training into the directory
 RUN_FORMAT = "dyncore-run"
 CHECKPOINT_FORMAT = "dyncore-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -459,7 +469,8 @@ def train(
         out: the run directory; it must not exist (or be empty) unless ``resume`` or ``force``.
         resume: continue the run in ``out`` from its checkpoint; ``options`` given here override
             the saved ones (e.g. more ``epochs``).
-        force: replace whatever run ``out`` holds (old files go when training starts).
+        force: replace the run ``out`` holds (its files go when training starts); a folder with
+            other files and no run is refused.
         callbacks: extra :class:`~dyncore.Callback` objects.
         **options: trainer options: epochs, lr, lookahead, seed, device, snapshot_every,
             checkpoint_every, ...
@@ -470,15 +481,28 @@ def train(
         OutputExistsError: ``out`` holds a run and neither ``resume`` nor ``force`` was given.
         CheckpointError: ``resume`` with a missing, corrupt or foreign checkpoint.
         TrainingDiverged: a non-finite loss (the run is saved with the last good weights first).
-        KeyboardInterrupt: Ctrl-C (the run and a checkpoint are saved first; resume continues it).
+        RunLockedError: another process is training into ``out``.
+        TrainingInterrupted: Ctrl-C or SIGTERM, a ``KeyboardInterrupt`` (the run and a checkpoint are
+            saved first; resume continues it).
     """
+    if resume and force:
+        raise ConfigError("resume and force exclude each other: continue the run or replace it")
+    if out is None:
+        if resume:
+            raise ConfigError("resume needs the run directory (out=...)")
+        return _train(model, data, trainer, hparams, None, resume, force, callbacks, options)
+    if resume and not Path(out).is_dir():
+        read_run_config(Path(out))  # "not a run directory", before the lock would create it
+    with RunLock(out):
+        return _train(model, data, trainer, hparams, Path(out), resume, force, callbacks, options)
+
+
+def _train(model: str | Model, data: Trajectory | str | Path, trainer: str | Trainer | None, hparams: dict[str, Any] | None,
+           out: Path | None, resume: bool, force: bool, callbacks: list[Callback] | tuple, options: dict[str, Any]) -> Run:
     trajectory = data if isinstance(data, Trajectory) else Trajectory.load(data)
     source = None if isinstance(data, Trajectory) else str(data)
-    out = Path(out) if out is not None else None
     payload = None
-    if resume:
-        if out is None:
-            raise ConfigError("resume needs the run directory (out=...)")
+    if resume and out is not None:
         if (out / CONFIG).exists() or not (out / CHECKPOINT).exists():
             read_run_config(out)  # a run killed before its first save has only its checkpoint
         payload = read_checkpoint(out / CHECKPOINT)
@@ -496,8 +520,8 @@ def train(
             raise ConfigError(f"the run in {out} used trainer {payload['trainer']['name']!r}; resume with the same trainer")
         trainer, options = payload["trainer"]["name"], {**payload["trainer"]["options"], **options}
     else:
-        if out is not None and out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
-            raise OutputExistsError(f"{out} exists; pass --resume to continue that run or --force to replace it")
+        if out is not None:
+            _check_replaceable(out, force)
         model = dyncore.models.resolve(model, **(hparams or {})) if isinstance(model, str) else _instance(model, hparams)
         if model.dim is None:  # not built yet: measure what prepare() will allocate, on the meta device
             declared = _model_bytes(type(model), {**model.config(), "dim": trajectory.dim})
@@ -536,11 +560,126 @@ def train(
         status = "stopped"
     config = _run_config(model, trainer, trajectory, source, history, status)
     run = Run(model=model, history=history, config=config, path=out, snapshot_t=trajectory.t)
-    if out is not None:
-        run.save(out)
+    with _signals_held() as held:  # a Ctrl-C now would leave the run's files from two different epochs
+        if out is not None:
+            run.save(out)
     if error is not None:
+        if isinstance(error, KeyboardInterrupt) and not isinstance(error, TrainingInterrupted):
+            raise TrainingInterrupted(f"interrupted after epoch {len(history)}") from None  # a trainer's own Ctrl-C
         raise error
+    if held:
+        raise TrainingInterrupted(f"interrupted after the last epoch ({len(history)}); the run is complete", held[0])
     return run
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[list[int]]:
+    """SIGINT and SIGTERM wait until the block is done; yields the list of those that came meanwhile."""
+    held: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield held
+        return
+    previous = {signum: signal.signal(signum, lambda signum, frame: held.append(signum)) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield held
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _check_replaceable(out: Path, force: bool) -> None:
+    """A new run may go into ``out`` if it is absent or empty, or, with ``force``, if it holds a dyncore run."""
+    names = sorted(p.name for p in out.iterdir() if p.name != LOCK) if out.is_dir() else []
+    if not names:
+        return
+    if not force:
+        raise OutputExistsError(f"{out} exists; pass --resume to continue that run or --force to replace it")
+    if not _holds_run(out):
+        shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+        raise OutputExistsError(
+            f"{out} holds files that are not a dyncore run ({shown}); --force replaces only a run, never other files: "
+            "choose another -o or empty the folder yourself"
+        )
+
+
+def _holds_run(out: Path) -> bool:
+    """Whether ``out`` has a dyncore run config or a dyncore checkpoint (a run killed before its first save)."""
+    for check in (lambda: read_run_config(out), lambda: read_checkpoint(out / CHECKPOINT)):
+        try:
+            check()
+            return True
+        except CheckpointError:
+            pass
+    return False
+
+
+class RunLock:
+    """An exclusive lock on a run directory, held while a process trains into it.
+
+    The lock is an ``flock`` on ``DIR/.lock``, which also holds the holder's PID and host for the
+    message a second process gets. The kernel drops an ``flock`` when its process dies, so the file
+    left by a killed run (a stale lock) is simply taken over. On exit the lock file goes, and so do
+    the folders the lock created if nothing was written into them (a refused run leaves no trace).
+
+    Raises:
+        RunLockedError: another live process holds the lock (on ``__enter__``).
+        DyncoreError: the directory cannot be created (a parent is a file, no permission).
+    """
+
+    def __init__(self, out: str | Path) -> None:
+        self.out = Path(out)
+        self.path = self.out / LOCK
+        self._fd: int | None = None
+        self._created: list[Path] = []
+
+    def __enter__(self) -> RunLock:
+        import fcntl
+
+        check_output(self.out, directory=True)
+        self._created = [p for p in (self.out, *self.out.parents) if not p.exists()]
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+            while True:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    holder = os.read(fd, 200).decode(errors="replace").split()
+                    os.close(fd)
+                    pid = f"process {holder[0]} on {holder[1]}" if len(holder) >= 2 else "another process"
+                    raise RunLockedError(
+                        f"{self.out} is in use: dyncore {pid} is training into it; wait for it to finish or choose another -o"
+                    ) from None
+                try:
+                    same = os.path.samestat(os.fstat(fd), os.stat(self.path))
+                except FileNotFoundError:
+                    same = False
+                if same:  # else the holder removed the file between our open and flock: try again
+                    break
+                os.close(fd)
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
+        except OSError as exc:
+            self._remove_created()
+            raise DyncoreError(f"cannot lock {self.out}: {exc.strerror or exc}; choose a writable location") from exc
+        except BaseException:
+            self._remove_created()
+            raise
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        self._remove_created()
+
+    def _remove_created(self) -> None:
+        for folder in self._created:  # deepest first
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only if empty
 
 
 class _Recorder(Callback):
@@ -599,4 +738,4 @@ def _run_config(model: Model, trainer: Trainer, trajectory: Trajectory, source: 
     }
 
 
-__all__ = ["Run", "train", "read_checkpoint", "write_checkpoint"]
+__all__ = ["Run", "RunLock", "train", "read_checkpoint", "write_checkpoint"]

@@ -71,7 +71,24 @@ class History:
 
 
 class Callback:
-    """Hooks into a training loop; override what you need. Return True from ``on_epoch_end`` to stop."""
+    """Hooks into a training loop; override what you need. Return True from ``on_epoch_end`` to stop.
+
+    A callback with state that must survive a checkpoint and ``resume`` (a counter, a best value)
+    returns it from :meth:`state_dict`; on resume the loop hands it back to :meth:`load_state_dict`
+    after ``on_train_begin``. Callbacks are matched by :attr:`state_key` (the class name; the n-th
+    callback of the same class gets ``#n``).
+    """
+
+    @property
+    def state_key(self) -> str:
+        return type(self).__name__
+
+    def state_dict(self) -> dict[str, Any]:
+        """What to checkpoint: plain numbers, strings, lists, dicts and tensors (loaded with ``weights_only``)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned, when training resumes from a checkpoint."""
 
     def on_train_begin(self, trainer: Trainer, model: Model, state: dict[str, Any]) -> None:
         pass

@@ -6,6 +6,8 @@ import json
 import os
 import pickle
 import signal
+import socket
+import subprocess
 
 import numpy as np
 import pytest
@@ -14,8 +16,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import dyncore
-from dyncore.errors import CheckpointError, ConfigError, DataError, OutputExistsError, TrainingDiverged
-from dyncore.run import CHECKPOINT, CONFIG, HISTORY, RUN_FORMAT, SNAPSHOTS, WEIGHTS, Run, train
+from dyncore.errors import (
+    CheckpointError,
+    ConfigError,
+    DataError,
+    DyncoreError,
+    OutputExistsError,
+    RunLockedError,
+    TrainingDiverged,
+)
+from dyncore.run import CHECKPOINT, CONFIG, HISTORY, LOCK, RUN_FORMAT, SNAPSHOTS, WEIGHTS, Run, train
 from dyncore.testing.models import decaying_rotation
 from dyncore.trajectory import Trajectory
 
@@ -63,6 +73,62 @@ def test_existing_run_is_refused_and_left_alone(tmp_path, data):
     assert run_files(out) == before
     train("node", data, hparams={"hidden": 8}, out=out, epochs=2, force=True, progress=False)
     assert Run.load(out).model.hparams["hidden"] == 8 and len(Run.load(out).history) == 2
+
+
+def test_force_replaces_only_a_run_never_other_files(tmp_path, data):
+    """--force into a folder that holds no dyncore run (here the user's own config.json) is refused."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "config.json").write_text('{"my": "settings"}')
+    (mine / "notes.txt").write_text("keep")
+    with pytest.raises(OutputExistsError, match=r"holds files that are not a dyncore run \(config.json, notes.txt\)"):
+        train("node", data, hparams=SMALL, out=mine, epochs=2, force=True, progress=False)
+    assert run_files(mine) == {"config.json": b'{"my": "settings"}', "notes.txt": b"keep"}
+    out = tmp_path / "run"
+    train("node", data, hparams=SMALL, out=out, epochs=2, progress=False)
+    (out / "notes.txt").write_text("keep")
+    train("node", data, hparams=SMALL, out=out, epochs=3, force=True, progress=False)  # a run (and a user's note in it)
+    assert len(Run.load(out).history) == 3 and (out / "notes.txt").read_text() == "keep"
+
+
+def test_a_run_directory_is_locked_while_training(tmp_path, data):
+    """A second trainer into the same directory gets one line naming the holder; nothing is written."""
+    out = tmp_path / "run"
+    seen = []
+
+    class Second(dyncore.Callback):
+        def on_epoch_end(self, trainer, model, state):
+            if state["epoch"] == 1:
+                with pytest.raises(RunLockedError, match=rf"{out} is in use: dyncore process {os.getpid()} on \S+ is training"):
+                    train("node", data, hparams=SMALL, out=out, epochs=2, force=True, progress=False)
+                seen.append(sorted(os.listdir(out)))
+
+    train("node", data, hparams=SMALL, out=out, epochs=2, callbacks=[Second()], progress=False)
+    assert seen == [[LOCK]]  # the refused trainer wrote (and removed) nothing
+    assert LOCK not in os.listdir(out) and len(Run.load(out).history) == 2
+
+
+def test_a_stale_lock_of_a_dead_process_is_taken_over(tmp_path, data):
+    out = tmp_path / "run"
+    out.mkdir()
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    (out / LOCK).write_text(f"{finished.pid} {socket.gethostname()}\n")  # left by a killed run
+    train("node", data, hparams=SMALL, out=out, epochs=2, progress=False)
+    assert LOCK not in os.listdir(out) and len(Run.load(out).history) == 2
+
+
+def test_an_unwritable_run_directory_is_refused_before_training(tmp_path, data):
+    class Started(dyncore.Callback):
+        def on_train_begin(self, trainer, model, state):
+            raise AssertionError("training started")
+
+    (tmp_path / "blocker").write_text("a file")
+    with pytest.raises(DyncoreError, match="blocker is a file, not a directory"):
+        train("node", data, hparams=SMALL, out=tmp_path / "blocker" / "run", callbacks=[Started()], progress=False)
+    with pytest.raises(DataError, match="at least"):  # bad input: the directory the lock made is gone again
+        train("rnn", decaying_rotation(n=3), out=tmp_path / "new" / "run", epochs=2)
+    assert not (tmp_path / "new").exists()
 
 
 def test_bad_input_writes_nothing(tmp_path, data):

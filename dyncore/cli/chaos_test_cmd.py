@@ -28,10 +28,13 @@ def parse_subsample(value: str | None) -> str | int | None:
 @click.option("--component", type=int, default=None, help="Column to test [zero_one: 0; lyapunov: all columns as the state].")
 @click.option("--subsample", default=None, help="zero_one only: 'auto' or a stride N (use every N-th sample).")
 @click.option("--steps", type=int, default=20000, show_default=True, help="RUN_DIR only: length of the model's free run.")
-@click.option("--plot", "plot_path", type=click.Path(path_type=Path), default=None, help="Save the test's figure (e.g. the p-q path).")
+@click.option("--plot", "plot_path", type=click.Path(path_type=Path), default=None,
+              help="Save the test's figure (e.g. the p-q path): .png, .svg or .pdf.")
+@click.option("--force", is_flag=True, help="Replace an existing --plot file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
 def chaos_test_command(
-    source: Path, test_name: str, component: int | None, subsample: str | None, steps: int, plot_path: Path | None, as_json: bool
+    source: Path, test_name: str, component: int | None, subsample: str | None, steps: int, plot_path: Path | None, force: bool,
+    as_json: bool
 ) -> None:
     """Run a chaos test on SOURCE: a data file (.npz or .csv; the first member of a batch) or a run directory.
 
@@ -40,9 +43,15 @@ def chaos_test_command(
     dyncore.chaos_tests.create(name, **options).run(series, dt), and Run.load(dir).predict(t_end=...).
     """
     import dyncore
-    from dyncore.errors import DataError
+    from dyncore.errors import ConfigError, DataError
+    from dyncore.io import check_output
+    from dyncore.plotting import FORMATS
 
     stride = parse_subsample(subsample)
+    if plot_path is not None:
+        if plot_path.suffix.lower() not in FORMATS:
+            raise ConfigError(f"cannot save a figure as {plot_path.name}: use a {', '.join(FORMATS)} file name")
+        check_output(plot_path, force)
     options: dict[str, object] = {}
     if component is not None:
         options["component"] = component
@@ -92,18 +101,20 @@ def uniform_step(t) -> float | None:
 
 
 def save_plot(test, result, path: Path) -> None:
-    """Draw ``test.plot(result, ax)`` on a fresh figure and save it to ``path``."""
+    """Draw ``test.plot(result, ax)`` on a fresh figure and save it to ``path`` atomically."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from dyncore import plotting
     from dyncore.errors import DyncoreError
 
     fig, ax = plt.subplots(figsize=(5, 5))
     try:
         test.plot(result, ax)
-        fig.savefig(path, dpi=120, bbox_inches="tight")
+        fig.tight_layout()
+        plotting.save(fig, path)
     except (OSError, ValueError) as exc:
         raise DyncoreError(f"cannot save the plot to {path}: {exc}; choose a writable .png/.pdf/.svg path") from None
     finally:

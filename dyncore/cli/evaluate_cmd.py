@@ -35,14 +35,14 @@ def evaluate_command(run_dir: Path, data_path: Path | None, system_name: str | N
     Python: dyncore.evaluate(dyncore.Run.load(RUN_DIR), system_or_data, n_tests=..., seed=..., transient=...).
     """
     import dyncore
-    from dyncore.errors import ConfigError, OutputExistsError
+    from dyncore.errors import ConfigError
     from dyncore.evaluation import format_table
-    from dyncore.io import atomic_write
+    from dyncore.io import atomic_write, check_output
 
     if data_path is not None and system_name is not None:
         raise ConfigError("give either --data or --system, not both")
-    if output is not None and output.exists() and not force:
-        raise OutputExistsError(f"{output} exists; pass --force to overwrite it or choose another name")
+    if output is not None:
+        check_output(output, force)  # before the minutes of work, not after
     run = dyncore.Run.load(run_dir)
     target = dyncore.Trajectory.load(data_path) if data_path is not None else system_name
     result = dyncore.evaluate(run, target, n_tests=n_tests, seed=seed, horizon=horizon, long_time=long_time, transient=transient)

@@ -22,12 +22,12 @@ def plot_command(source: str, kind: str | None, out: str, force: bool) -> None:
     from pathlib import Path
 
     from dyncore import plotting
-    from dyncore.errors import ConfigError, OutputExistsError
+    from dyncore.errors import ConfigError
+    from dyncore.io import check_output
 
     target = Path(out)
     if target.suffix.lower() not in plotting.FORMATS:
         raise ConfigError(f"cannot save a figure as {target.name}: use a {', '.join(plotting.FORMATS)} file name")
-    if target.exists() and not force:
-        raise OutputExistsError(f"{target} exists; pass --force to replace it")
+    check_output(target, force)
     plotting.save(plotting.figure_from_path(source, kind), target)
     click.echo(f"wrote {target}")

@@ -23,14 +23,14 @@ def predict_command(run_dir: str, x0: str | None, data: str | None, t_end: float
     Python: dyncore.Run.load(run_dir).predict(x0, data=..., t_end=..., dt=...).
     """
     import dyncore
-    from dyncore.errors import ConfigError, OutputExistsError
+    from dyncore.errors import ConfigError
+    from dyncore.io import check_output
     from dyncore.params import parse_vector
 
     path = Path(output)
     if path.suffix not in (".npz", ".csv"):
         raise ConfigError(f"output {output!r} must end in .npz or .csv")
-    if path.exists() and not force:
-        raise OutputExistsError(f"{output} exists; pass --force to overwrite it or choose another name")
+    check_output(path, force)
     run = dyncore.Run.load(run_dir, device=device)
     prediction = run.predict(parse_vector(x0) if x0 is not None else None, data=data, t_end=t_end, dt=dt)
     prediction.save(path)

@@ -38,15 +38,15 @@ def simulate_command(system: str, params: tuple[str, ...], x0: str | None, t_end
     irregular=..., transient=...).
     """
     import dyncore
-    from dyncore.errors import ConfigError, OutputExistsError
+    from dyncore.errors import ConfigError
+    from dyncore.io import check_output
     from dyncore.params import parse_assignments, parse_vector
     from dyncore.simulation import time_grid
 
     path = Path(output)
     if path.suffix not in (".npz", ".csv"):
         raise ConfigError(f"output {output!r} must end in .npz or .csv")
-    if path.exists() and not force:
-        raise OutputExistsError(f"{output} exists; pass --force to overwrite it or choose another name")
+    check_output(path, force)
     model = dyncore.systems.create(system, **parse_assignments(params))
     t = time_grid(model, t_end=t_end, dt=dt, n_points=n_points)
     start = time.monotonic()

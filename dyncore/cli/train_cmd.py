@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import signal
 import time
 
 import click
+
+
+def _sigterm_as_interrupt(seen: list[int]):
+    """A SIGTERM handler that records the signal and raises KeyboardInterrupt, as Ctrl-C does by default."""
+    def handler(signum: int, frame: object) -> None:
+        seen.append(signum)
+        raise KeyboardInterrupt
+
+    return handler
 
 
 @click.command("train")
@@ -28,11 +38,14 @@ def train_command(model: str, data: str, out: str, trainer: str | None, epochs: 
                   seed: int | None, resume: bool, force: bool, progress: bool | None) -> None:
     """Train MODEL (e.g. node, rnn) on DATA (.npz or .csv) into the run directory -o.
 
+    Ctrl-C or SIGTERM finishes the epoch, saves the run and a checkpoint and exits 130 (143 for
+    SIGTERM); a second one abandons the running epoch. The directory is locked while training.
+
     Python: dyncore.train(model, data, trainer, hparams=..., out=..., resume=..., force=..., epochs=..., lr=...).
     """
     import dyncore
     from dyncore.cli import fail
-    from dyncore.errors import ConfigError
+    from dyncore.errors import ConfigError, TrainingInterrupted
     from dyncore.params import parse_assignments
 
     if resume and force:
@@ -42,12 +55,21 @@ def train_command(model: str, data: str, out: str, trainer: str | None, epochs: 
         if value is not None:
             given[key] = value
     start = time.monotonic()
+    terminated: list[int] = []
+    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt(terminated))  # before the loop takes it over
     try:
         run = dyncore.train(model, data, trainer, hparams=parse_assignments(hparams, "--hparam"), out=out,
                             resume=resume, force=force, **given)
-    except KeyboardInterrupt as exc:
-        fail(f"{exc or 'interrupted'}; checkpoint saved in {out}: continue with `dyncore train {model} {data} -o {out} --resume`", 130)
+    except TrainingInterrupted as exc:
+        fail(f"{exc}; the run and its checkpoint are saved in {out}: continue with `dyncore train {model} {data} -o {out} --resume`",
+             exc.exit_code)
         return
+    except KeyboardInterrupt:
+        what = "terminated (SIGTERM)" if terminated else "interrupted"
+        fail(f"{what} before training started; {out} was left as it was", 128 + (terminated[0] if terminated else signal.SIGINT))
+        return
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     h = run.history
     tail = f", {h.stopped}" if h.stopped else ""
     loss = f"{h.loss[-1]:.4e}" if h else "n/a"

@@ -71,9 +71,15 @@ class EarlyStopping(Callback):
         self.min_delta = min_delta
 
     def on_train_begin(self, trainer: Trainer, model: Model, state: dict[str, Any]) -> None:
-        losses = state["history"].loss
+        losses = state["history"].loss  # an estimate for a checkpoint written before the state was saved
         self.best = min(losses) if losses else math.inf
         self.wait = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "wait": self.wait}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.wait = float(state["best"]), int(state["wait"])
 
     def on_epoch_end(self, trainer: Trainer, model: Model, state: dict[str, Any]) -> bool | None:
         loss = state["history"].loss[-1]

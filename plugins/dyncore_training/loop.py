@@ -2,9 +2,11 @@
 
 One epoch is whatever :meth:`GradientTrainer.run_epoch` does (one full-batch step, or a pass of
 minibatches); around it the loop sets the learning rate, guards against NaN/Inf, records the
-:class:`~dyncore.History`, calls the callbacks, and turns Ctrl-C into a clean stop at the next
-epoch boundary. It synchronises with the device once per epoch (the loss value), and on CPU the
-same seed gives the same loss history bit for bit, also across a checkpoint and ``resume``.
+:class:`~dyncore.History`, calls the callbacks, and turns Ctrl-C or SIGTERM into a clean stop at
+the next epoch boundary (a second one abandons the running epoch and rolls it back, so the
+checkpoint is always the state after a completed epoch). It synchronises with the device once per
+epoch (the loss value), and on CPU the same seed gives the same loss history bit for bit, also
+across a checkpoint and ``resume``.
 """
 
 from __future__ import annotations
@@ -22,14 +24,14 @@ from typing import Any, ClassVar
 
 import torch
 
-from dyncore.errors import CheckpointError, ConfigError, DyncoreWarning, TrainingDiverged
+from dyncore.errors import CheckpointError, ConfigError, DyncoreWarning, TrainingDiverged, TrainingInterrupted
 from dyncore.model import Model
 from dyncore.params import MAX_SEED
 from dyncore.trainer import HISTORY_COLUMNS, Callback, History, Trainer
 from dyncore.trajectory import Trajectory
 from dyncore_training.adam import LeanAdam
 from dyncore_training.callbacks import Checkpointer, EarlyStopping, ProgressBar, Snapshots
-from dyncore_training.guard import WeightGuard
+from dyncore_training.guard import EpochRollback, WeightGuard
 
 #: Increase when the checkpoint payload changes incompatibly.
 CHECKPOINT_VERSION = 1
@@ -129,7 +131,8 @@ class GradientTrainer(Trainer):
             resume: a checkpoint payload (from :func:`dyncore.run.read_checkpoint`) to continue from.
         Raises:
             TrainingDiverged: a non-finite loss; the model holds the last weights with a finite loss.
-            KeyboardInterrupt: after Ctrl-C, once the current epoch ended and callbacks (checkpoint) ran.
+            TrainingInterrupted: after Ctrl-C or SIGTERM (a ``KeyboardInterrupt``), once the current epoch
+                ended, or was rolled back after a second signal, and the callbacks (checkpoint) ran.
         """
         o = self.options
         device = resolve_device(o["device"])
@@ -160,23 +163,39 @@ class GradientTrainer(Trainer):
         if resume is not None:
             self._restore(model, state, resume)
         callbacks = self._builtin_callbacks() + list(callbacks)
-        for cb in callbacks:
-            cb.on_train_begin(self, model, state)
+        state["callbacks"] = callbacks
         guard = WeightGuard(params)
         guard.good_epoch = state["epoch"]
-        start = time.perf_counter() - (history.wall_time[-1] if history else 0.0)
+        if resume is not None and "guard" in resume:
+            try:
+                guard.load_state_dict(resume["guard"])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise CheckpointError(f"the checkpoint's NaN-guard weights do not fit the model ({exc})") from None
+        state["guard"] = guard
+        rollback = EpochRollback(optimizer, state["generator"])
         lr = None
-        with _deferred_interrupt() as interrupted:
+        with _Interrupts() as signals:
+            for cb in callbacks:
+                cb.on_train_begin(self, model, state)
+            if resume is not None:
+                _load_callback_states(callbacks, resume.get("callbacks", {}))
+            start = time.perf_counter() - (history.wall_time[-1] if history else 0.0)
             try:
                 for epoch in range(state["epoch"], o["epochs"]):
+                    if signals.received:
+                        state["status"] = "interrupted"
+                        history.stopped = f"{signals.verb} after epoch {epoch}"
+                        break
                     if self.lr_at(epoch) != lr:
                         lr = self.lr_at(epoch)
                         for group in optimizer.param_groups:
                             group["lr"] = lr
                     nfe = getattr(model, "nfe", 0)
+                    rollback.stage()
                     guard.stage()
-                    losses = self.run_epoch(model, examples, optimizer, state)
-                    values = losses.detach().double().cpu().tolist()  # the one synchronisation per epoch
+                    with signals.abortable():  # a second signal abandons the epoch here (undone below)
+                        losses = self.run_epoch(model, examples, optimizer, state)
+                        values = losses.detach().double().cpu().tolist()  # the one synchronisation per epoch
                     loss = math.fsum(values) / len(values)
                     if not all(math.isfinite(v) for v in values):
                         guard.restore()
@@ -192,21 +211,23 @@ class GradientTrainer(Trainer):
                     stop = False
                     for cb in callbacks:
                         stop = bool(cb.on_epoch_end(self, model, state)) or stop
-                    if interrupted():
-                        state["status"] = "interrupted"
-                        history.stopped = f"interrupted after epoch {epoch + 1}"
-                        break
                     if stop:
                         state["status"] = "stopped"
                         history.stopped = history.stopped or f"stopped by a callback after epoch {epoch + 1}"
                         break
                 if state["status"] == "running":
                     state["status"] = "complete"
+            except _EpochAbandoned:
+                guard.rewind()
+                rollback.restore()
+                state["status"] = "interrupted"
+                history.stopped = (f"{signals.verb} during epoch {state['epoch'] + 1}, which a second signal abandoned: "
+                                   f"the run holds epoch {state['epoch']}")
             finally:
                 for cb in callbacks:
                     cb.on_train_end(self, model, state)
         if state["status"] == "interrupted":
-            raise KeyboardInterrupt(history.stopped)
+            raise TrainingInterrupted(history.stopped, signals.received)
         return history
 
     def _builtin_callbacks(self) -> list[Callback]:
@@ -238,6 +259,8 @@ class GradientTrainer(Trainer):
             "model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
             "optimizer_state": state["optimizer"].state_dict(),
             "rng": {"torch": torch.get_rng_state(), "generator": state["generator"].get_state()},
+            "callbacks": _callback_states(state.get("callbacks", [])),
+            "guard": state["guard"].state_dict(),
             "history": {c: list(getattr(history, c)) for c in HISTORY_COLUMNS} | {"stopped": history.stopped},
             "snapshots": {
                 "epoch": torch.tensor(epochs, dtype=torch.int64),
@@ -293,24 +316,76 @@ def resolve_device(name: Any) -> torch.device:
     return device
 
 
-@contextlib.contextmanager
-def _deferred_interrupt() -> Iterator[Any]:
-    """Turn the first Ctrl-C into a flag the loop checks between epochs; a second one interrupts at once."""
-    flag = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield flag.is_set
-        return
-    previous = signal.getsignal(signal.SIGINT)
+class _EpochAbandoned(KeyboardInterrupt):
+    """A second Ctrl-C or SIGTERM while an epoch runs: the loop undoes the epoch and stops."""
 
-    def handler(signum: int, frame: Any) -> None:
-        flag.set()
-        signal.signal(signal.SIGINT, previous)
 
-    signal.signal(signal.SIGINT, handler)
-    try:
-        yield flag.is_set
-    finally:
-        signal.signal(signal.SIGINT, previous)
+class _Interrupts:
+    """Ctrl-C (SIGINT) and SIGTERM during training: the first asks the loop to stop at the next epoch
+    boundary; a second one, while an epoch runs, abandons that epoch (the loop rolls it back).
+
+    Outside the main thread no handler can be installed and signals keep their usual effect.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.received = 0  # the first signal's number, 0 while none came
+        self.count = 0
+        self._abortable = False
+        self._previous: dict[int, Any] = {}
+
+    @property
+    def verb(self) -> str:
+        return "terminated (SIGTERM)" if self.received == signal.SIGTERM else "interrupted"
+
+    def __enter__(self) -> _Interrupts:
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handler)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        self.received = self.received or signum
+        self.count += 1
+        if self.count > 1 and self._abortable:
+            self._abortable = False
+            raise _EpochAbandoned()
+
+    @contextlib.contextmanager
+    def abortable(self) -> Iterator[None]:
+        """The stretch of an epoch that a second signal may cut short (before anything is recorded)."""
+        self._abortable = True
+        try:
+            yield
+        finally:
+            self._abortable = False
+
+
+def _callback_states(callbacks: list[Callback]) -> dict[str, dict[str, Any]]:
+    """Each callback's :meth:`~dyncore.Callback.state_dict` under its key (``Name``, ``Name#2``, ...)."""
+    states: dict[str, dict[str, Any]] = {}
+    for cb in callbacks:
+        key, n = cb.state_key, 1
+        while key in states:
+            n += 1
+            key = f"{cb.state_key}#{n}"
+        states[key] = cb.state_dict()
+    return states
+
+
+def _load_callback_states(callbacks: list[Callback], saved: dict[str, Any]) -> None:
+    keys = list(_callback_states(callbacks))
+    for key, cb in zip(keys, callbacks):
+        if key in saved:
+            try:
+                cb.load_state_dict(saved[key])
+            except (KeyError, TypeError, ValueError) as exc:
+                raise CheckpointError(f"the checkpoint's state of callback {key} does not fit it ({type(exc).__name__}: {exc})") from None
 
 
 def _check_int(owner: str, key: str, value: Any, minimum: int) -> None:

@@ -21,6 +21,7 @@ from conftest import run_dyncore
 import dyncore
 from dyncore import Trajectory
 from dyncore.cli import cli
+from dyncore.run import RunLock
 
 
 class Evil:
@@ -32,7 +33,8 @@ class Evil:
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory) -> Path:
-    """A folder holding good and bad data files and good and damaged run directories."""
+    """A folder holding good and bad data files, good and damaged run directories, and a run that a
+    (simulated) second process is training into."""
     ws = tmp_path_factory.mktemp("bad-inputs")
     with _chdir(ws):
         data = dyncore.systems.create("lorenz").simulate(t=torch.linspace(0, 2, 200, dtype=torch.float64))
@@ -70,7 +72,12 @@ def workspace(tmp_path_factory) -> Path:
         np.savez("deepmeta.npz", t=data.t, x=data.x, meta=np.array("[" * 100_000 + "]" * 100_000))
         _lying_npz("liar.npz", data)
         os.mkfifo("fifo.csv")
-    return ws
+        Path("userfolder").mkdir()
+        Path("userfolder/config.json").write_text('{"my": "settings"}')
+        shutil.copytree("run", "busy")
+        Path("existing.png").write_bytes(b"my figure")
+    with RunLock(ws / "busy"):  # held like a training process holds it (flock is per open file, so this process conflicts too)
+        yield ws
 
 
 def _damaged_runs() -> None:
@@ -147,6 +154,9 @@ CASES = [
     ("train node lorenz.npz -o r --lr -1", 2, r"lr must be a positive number"),
     ("train node lorenz.npz -o r --trainer ful_batch", 2, r"unknown trainer 'ful_batch'; did you mean 'full_batch'"),
     ("train node lorenz.npz -o r --option foo=1", 2, r"unknown option 'foo'"),
+    ("train node lorenz.npz -o existing.npz/run", 1, r"cannot write existing.npz/run: existing.npz is a file, not a directory"),
+    ("train node lorenz.npz -o userfolder --force", 1, r"holds files that are not a dyncore run \(config.json\).*replaces only a run"),
+    ("train node lorenz.npz -o busy --resume", 1, rf"busy is in use: dyncore process {os.getpid()} on .* is training into it"),
     ("predict missing_run -o p.npz", 1, r"not a run directory"),
     ("predict run_corrupt -o p.npz", 1, r"is corrupt or not a torch file"),
     ("predict run_foreign -o p.npz", 1, r"does not match the model"),
@@ -156,14 +166,22 @@ CASES = [
     ("predict run --x0 1,2 -o p.npz", 2, r"--x0 needs 3 numbers"),
     ("predict run --data planar.npz -o p.npz", 2, r"dimension 2 but the model was trained on dimension 3"),
     ("predict run -o existing.npz", 1, r"existing.npz exists; pass --force"),
+    ("predict run -o existing.npz/p.npz", 1, r"existing.npz is a file, not a directory"),
     ("chaos-test short.npz", 2, r"at least 100 samples, got 20"),
     ("chaos-test constant.npz", 2, r"constant"),
     ("chaos-test lorenz.npz --component 7", 2, r"component 7 is out of range.*0\.\.2"),
     ("chaos-test lorenz.npz --test zero_two", 2, r"unknown chaos test 'zero_two'; did you mean 'zero_one'"),
+    ("chaos-test lorenz.npz --plot existing.png", 1, r"existing.png exists; pass --force"),
+    ("chaos-test lorenz.npz --plot pq.txt", 2, r"cannot save a figure as pq.txt: use a .png"),
+    ("chaos-test lorenz.npz --plot existing.npz/pq.png", 1, r"existing.npz is a file, not a directory"),
     ("evaluate run --system lorenzz", 2, r"unknown system 'lorenzz'"),
     ("evaluate run --transient -1", 2, r"transient must be a non-negative finite number"),
+    ("evaluate run -o existing.npz/m.json", 1, r"cannot write existing.npz/m.json: existing.npz is a file"),
+    ("evaluate run -o existing.npz", 1, r"existing.npz exists; pass --force"),
+    ("demo -o existing.npz/report", 1, r"cannot write existing.npz/report: existing.npz is a file, not a directory"),
     ("plot lorenz.npz --kind loss -o f.png", 2, r"does not apply to a data file"),
     ("plot run --kind vector-field -o f.png", 2, r"needs a 2-D model"),
+    ("plot lorenz.npz -o existing.npz/f.png", 1, r"existing.npz is a file, not a directory"),
     ("list sytems", 2, r"'sytems' is not one of"),
     ("nosuchcommand", 2, r"No such command 'nosuchcommand'"),
     # parameters are typed and finite (a NaN parameter used to hang the solver)
@@ -248,6 +266,54 @@ def test_bad_input_gets_one_line_and_changes_nothing(workspace, line, code, patt
     assert __import__("re").search(pattern, lines[0]), lines[0]
     assert _fingerprint(workspace) == before
     assert not (workspace / "pwned.txt").exists()
+
+
+def _no_work(*args, **kwargs):
+    raise AssertionError("the work started before the output was checked")
+
+
+# (command line, the work that must not start, the message)
+BLOCKED_OUTPUTS = [
+    ("evaluate run -o existing.npz/m.json", "dyncore:evaluate", r"existing.npz is a file"),
+    ("simulate lorenz -o existing.npz/a.npz", "dyncore:simulate", r"existing.npz is a file"),
+    ("predict run -o existing.npz/p.npz", "dyncore.run:Run.predict", r"existing.npz is a file"),
+    ("chaos-test lorenz.npz --plot existing.png", "dyncore_chaos.zero_one:ZeroOneTest.run", r"existing.png exists"),
+    ("plot lorenz.npz -o existing.npz/f.png", "dyncore.plotting:figure_from_path", r"existing.npz is a file"),
+    ("train node lorenz.npz -o existing.npz/run", "dyncore_training.loop:GradientTrainer.fit", r"existing.npz is a file"),
+    ("train node lorenz.npz -o busy --force", "dyncore_training.loop:GradientTrainer.fit", r"busy is in use"),
+]
+
+
+@pytest.mark.parametrize(("line", "work", "pattern"), BLOCKED_OUTPUTS, ids=[c[0] for c in BLOCKED_OUTPUTS])
+def test_outputs_are_checked_before_the_work(workspace, monkeypatch, line, work, pattern):
+    """An output that cannot be written is refused up front, not after minutes of training or evaluation."""
+    module, _, attr = work.partition(":")
+    owner = __import__("importlib").import_module(module)
+    *path, name = attr.split(".")
+    for part in path:
+        owner = getattr(owner, part)
+    monkeypatch.setattr(owner, name, _no_work)
+    with _chdir(workspace):
+        result = CliRunner().invoke(cli, line.split(), prog_name="dyncore")
+    assert result.exit_code == 1 and __import__("re").search(pattern, result.stderr), result.stderr
+
+
+def test_chaos_test_plot_is_written_atomically(workspace, monkeypatch):
+    """--force replaces the figure only once it is complete: a failing save leaves the old file whole."""
+    import matplotlib.figure
+
+    def half_written(self, fname, **kwargs):
+        if isinstance(fname, (str, os.PathLike)):
+            Path(fname).write_bytes(b"half")
+        else:
+            fname.write(b"half")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", half_written)
+    with _chdir(workspace):
+        result = CliRunner().invoke(cli, ["chaos-test", "lorenz.npz", "--plot", "existing.png", "--force"], prog_name="dyncore")
+    assert result.exit_code == 1 and "No space left on device" in result.stderr
+    assert (workspace / "existing.png").read_bytes() == b"my figure"
 
 
 def test_debug_shows_the_traceback(workspace):

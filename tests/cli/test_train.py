@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 import dyncore
 from dyncore.cli import cli
+from dyncore.errors import TrainingInterrupted
 from dyncore.run import CHECKPOINT, CONFIG, Run
 from dyncore.testing.models import decaying_rotation
 
@@ -94,10 +95,67 @@ def test_corrupt_checkpoint_is_one_line(tmp_path, data):
 
 def test_ctrl_c_exits_130_and_says_how_to_resume(tmp_path, data, monkeypatch):
     def interrupted(*args, **kwargs):
-        raise KeyboardInterrupt("interrupted after epoch 7")
+        raise TrainingInterrupted("interrupted after epoch 7")
 
     monkeypatch.setattr(dyncore, "train", interrupted)
     out = str(tmp_path / "run")
     result = train("node", data, "-o", out)
     assert result.exit_code == 130
     assert "after epoch 7" in result.stderr and f"-o {out} --resume" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_ctrl_c_before_training_says_so_and_never_prints_an_empty_reason(tmp_path, data, monkeypatch):
+    """A bare KeyboardInterrupt (before the first epoch) once printed `dyncore: error: ; checkpoint saved`."""
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt()
+
+    monkeypatch.setattr(dyncore, "train", interrupted)
+    result = train("node", data, "-o", str(tmp_path / "run"))
+    assert result.exit_code == 130
+    assert result.stderr == f"dyncore: error: interrupted before training started; {tmp_path / 'run'} was left as it was\n"
+
+
+def test_sigterm_before_training_is_an_interrupt_too(tmp_path, data, monkeypatch):
+    """SIGTERM while the data load or the lock is under way: the same clean exit as Ctrl-C, code 143."""
+    import os
+    import signal
+
+    def terminated(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(dyncore, "train", terminated)
+    result = train("node", data, "-o", str(tmp_path / "run"))
+    assert result.exit_code == 143
+    assert result.stderr == f"dyncore: error: terminated (SIGTERM) before training started; {tmp_path / 'run'} was left as it was\n"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_a_second_process_on_the_same_run_directory_is_refused(tmp_path, data):
+    """Two `dyncore train -o run` at once: the second exits 1 with one line naming the first's PID."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import run_dyncore
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DYNCORE_")}
+    first = subprocess.Popen([sys.executable, "-m", "dyncore", "train", "node", data, "-o", "run", "--epochs", "1000000",
+                              "--hparam", "hidden=8", "--option", "checkpoint_every=1", "--no-progress"],
+                             cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "run" / "checkpoint.pt").is_file():  # training, so holding the lock
+            assert first.poll() is None and time.monotonic() < deadline, "the first trainer never started"
+            time.sleep(0.05)
+        second = run_dyncore("train", "node", data, "-o", "run", "--force", "--epochs", "2", cwd=tmp_path)
+        assert second.returncode == 1
+        assert second.stderr.strip().splitlines() == [
+            f"dyncore: error: run is in use: dyncore process {first.pid} on {__import__('socket').gethostname()} is training "
+            "into it; wait for it to finish or choose another -o"
+        ]
+    finally:
+        first.send_signal(signal.SIGTERM)
+        _, err = first.communicate(timeout=120)
+    assert first.returncode == 143 and "terminated (SIGTERM)" in err and not (tmp_path / "run" / ".lock").exists()

@@ -152,6 +152,114 @@ def test_ctrl_c_finishes_the_epoch_then_raises(tmp_path):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def _resumed(name, path, **options):
+    """Continue from the checkpoint at ``path`` with a fresh model, as ``dyncore train --resume`` does."""
+    payload = read_checkpoint(path)
+    return trainer(name, **{**payload["trainer"]["options"], **options}).fit(small_node(), rotation_data(), resume=payload)
+
+
+class _SignalsDuringSteps(dyncore.Callback):
+    """Sends ``signals`` to this process right after the given optimizer steps (counted from 1): mid-epoch."""
+
+    def __init__(self, at_steps):
+        self.at_steps, self.steps = dict(at_steps), 0
+
+    def on_train_begin(self, trainer, model, state):
+        optimizer = state["optimizer"]
+        step = optimizer.step
+
+        def counted(*args, **kwargs):
+            out = step(*args, **kwargs)
+            self.steps += 1
+            if self.steps in self.at_steps:
+                os.kill(os.getpid(), self.at_steps[self.steps])
+            return out
+
+        optimizer.step = counted
+
+
+@pytest.mark.parametrize("epoch", [1, 3], ids=["first-epoch", "later-epoch"])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_second_signal_abandons_the_epoch_and_the_checkpoint_resumes_exactly(tmp_path, epoch, sig):
+    """Two signals inside one epoch (minibatch: 4 steps per epoch): the checkpoint is the state after the
+    previous epoch (weights, Adam moments, shuffling RNG), so resuming gives the uninterrupted history."""
+    options = {"epochs": 6, "batch_size": 16, "checkpoint_path": str(tmp_path / "checkpoint.pt")}
+    whole = trainer("minibatch", **options).fit(small_node(), rotation_data())
+    first = 4 * (epoch - 1) + 1
+    with pytest.raises(KeyboardInterrupt, match=f"during epoch {epoch}, which a second signal abandoned") as info:
+        trainer("minibatch", **options).fit(small_node(), rotation_data(), callbacks=[_SignalsDuringSteps({first: sig, first + 1: sig})])
+    assert info.value.exit_code == 128 + sig
+    payload = read_checkpoint(tmp_path / "checkpoint.pt")
+    assert payload["epoch"] == epoch - 1 and len(payload["history"]["loss"]) == epoch - 1
+    assert _resumed("minibatch", tmp_path / "checkpoint.pt").loss == whole.loss
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_sigterm_finishes_the_epoch_like_ctrl_c(tmp_path):
+    with pytest.raises(KeyboardInterrupt, match=r"terminated \(SIGTERM\) after epoch 1") as info:
+        trainer("minibatch", epochs=6, batch_size=16, checkpoint_path=str(tmp_path / "c.pt")).fit(
+            small_node(), rotation_data(), callbacks=[_SignalsDuringSteps({2: signal.SIGTERM})])
+    assert info.value.exit_code == 143 and read_checkpoint(tmp_path / "c.pt")["epoch"] == 1
+
+
+def test_early_stopping_state_round_trips_through_the_checkpoint(tmp_path):
+    """The patience counter and the best loss are checkpointed: interrupted and resumed, the run stops
+    at the same epoch as an uninterrupted one (recomputing them from the history does not)."""
+    options = {"epochs": 200, "patience": 4, "min_delta": 0.5, "checkpoint_path": str(tmp_path / "checkpoint.pt")}
+    whole = trainer(**options).fit(small_node(), rotation_data())
+    assert whole.stopped.startswith("early stopping") and len(whole) < 200
+
+    class CtrlC(dyncore.Callback):
+        def on_epoch_end(self, trainer, model, state):
+            if state["epoch"] == len(whole) - 2:  # the counter is running by then
+                os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        trainer(**options).fit(small_node(), rotation_data(), callbacks=[CtrlC()])
+    waited = read_checkpoint(tmp_path / "checkpoint.pt").get("callbacks", {}).get("EarlyStopping", {}).get("wait")
+    resumed = _resumed("full_batch", tmp_path / "checkpoint.pt")
+    assert (resumed.loss, resumed.stopped) == (whole.loss, whole.stopped)
+    assert waited > 0
+
+
+def test_the_nan_guard_state_round_trips_through_the_checkpoint(tmp_path):
+    """A loss that turns NaN in the first epoch after a resume restores the same weights, and names the
+    same epoch, as in an uninterrupted run (the guard's last good weights are checkpointed)."""
+    path = tmp_path / "checkpoint.pt"
+    whole = LinearStepModel(nan_after=5)
+    with pytest.raises(TrainingDiverged) as uninterrupted:
+        trainer(epochs=8).fit(whole, rotation_data())
+    trainer(epochs=4, checkpoint_path=str(path)).fit(LinearStepModel(), rotation_data())
+    resumed = LinearStepModel(nan_after=1)
+    with pytest.raises(TrainingDiverged) as after_resume:
+        trainer(epochs=8).fit(resumed, rotation_data(), resume=read_checkpoint(path))
+    assert str(after_resume.value) == str(uninterrupted.value)
+    assert torch.equal(resumed.step.weight, whole.step.weight)
+
+
+def test_a_callbacks_own_state_round_trips_through_the_checkpoint(tmp_path):
+    class Count(dyncore.Callback):
+        def __init__(self):
+            self.seen = 0
+
+        def on_epoch_end(self, trainer, model, state):
+            self.seen += 1
+
+        def state_dict(self):
+            return {"seen": self.seen}
+
+        def load_state_dict(self, state):
+            self.seen = state["seen"]
+
+    path = tmp_path / "checkpoint.pt"
+    first, second, later = Count(), Count(), Count()
+    trainer(epochs=3, checkpoint_path=str(path)).fit(small_node(), rotation_data(), callbacks=[first, second])
+    assert read_checkpoint(path)["callbacks"]["Count#2"] == {"seen": 3}
+    payload = read_checkpoint(path)
+    trainer(epochs=5, checkpoint_path=str(path)).fit(small_node(), rotation_data(), callbacks=[later], resume=payload)
+    assert later.seen == 5
+
+
 def test_progress_bar_shows_epoch_and_loss():
     stream = io.StringIO()
     trainer(epochs=3).fit(LinearStepModel(), rotation_data(), callbacks=[ProgressBar(stream, interval=0.0)])
