@@ -115,10 +115,14 @@ class NeuralODE(Model):
             self.t_scale.fill_(float(t.std()) or 1.0)
 
     @property
+    def plain_mlp_field(self) -> bool:
+        """True when the normalised field is the autonomous MLP alone (so fused and numpy steps can compute it)."""
+        return not self.hparams["time_dependent"]
+
+    @property
     def fused(self) -> bool:
-        """True when training steps run through :class:`FusedMLPStep` (autonomous MLP, fixed-step method)."""
-        hp = self.hparams
-        return self.tableau is not None and not hp["adjoint"] and not hp["time_dependent"]
+        """True when training steps run through :class:`FusedMLPStep` (plain MLP field, fixed-step method)."""
+        return self.tableau is not None and not self.hparams["adjoint"] and self.plain_mlp_field
 
     # -- the vector field ------------------------------------------------------------------
     def _field(self, t: torch.Tensor | float, z: torch.Tensor) -> torch.Tensor:
@@ -244,13 +248,13 @@ class NeuralODE(Model):
     def quick_rollout(self, context: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """:meth:`rollout` by the training method, one step per interval of ``t`` (cheap training snapshots).
 
-        Without autograd (as in snapshots) an autonomous network steps in numpy on the CPU, float64:
+        Without autograd (as in snapshots) a plain MLP field steps in numpy on the CPU, float64:
         a 1000-step Lorenz rollout then takes tens of milliseconds instead of hundreds, on any device.
         """
         context, tt = self._rollout_inputs(context, t)
         tableau = self.tableau or TABLEAUS["rk4"]
         z = self.norm.encode(context[0].to(self._dtype))
-        if not torch.is_grad_enabled() and not self.hparams["time_dependent"]:
+        if not torch.is_grad_enabled() and self.plain_mlp_field:
             states = _numpy_rollout(self, z.detach().cpu().double().numpy(), tt.detach().cpu().double().numpy(), tableau)
             return self._rollout_output(context, torch.as_tensor(states, dtype=self._dtype, device=self.device))
         out = [z]

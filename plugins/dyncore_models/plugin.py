@@ -7,3 +7,7 @@ import dyncore
 def register_models(registry):
     registry.add("rnn", "dyncore_models.rnn:WindowRNN", summary="Windowed RNN: past states in, next state out (learns the trajectory)")
     registry.add("node", "dyncore_models.node:NeuralODE", summary="Neural ODE: an MLP vector field integrated by a solver (learns the field)")
+    registry.add(
+        "hybrid", "dyncore_models.hybrid:HybridODE",
+        summary="Knowledge-based Neural ODE: a known system's field and an MLP, learned coupling (uses prior knowledge)",
+    )
