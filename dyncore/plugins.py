@@ -39,7 +39,7 @@ ENTRY_POINT_GROUP = "dyncore"
 hookimpl = pluggy.HookimplMarker("dyncore")
 HOOK_NAMES = tuple(n for n in vars(hookspecs) if n.startswith("register_"))
 #: Seconds a plugin's import (or hook) may run before stderr says which plugin is being waited for.
-SLOW_IMPORT_SECONDS = 3.0
+SLOW_IMPORT_SECONDS = 10.0
 #: Characters of a plugin's stray output kept in its status.
 KEPT_OUTPUT = 200
 

@@ -19,19 +19,21 @@ class HybridODE(NeuralODE):
     """Knowledge-based Neural ODE (KNODE: Jiahao, Hsieh and Forgoston, Chaos 31, 111101, 2021).
 
     The learned field combines the field of a known System ``f_k`` (any registered one, at
-    parameters that may be wrong) with the NODE's MLP ``g``:
+    parameters that may be wrong) with a learned ``g``, the NODE's MLP plus (``linear``) a linear
+    map of the state, so that errors in a known model's linear terms are exactly representable:
 
     - ``coupling="mixing"`` (default): ``f(x) = A f_k(x) + B g(x)``, A and B learned dim x dim
       matrices starting at the identity: the paper's learned linear coupling of the two fields;
     - ``coupling="additive"``: ``f(x) = f_k(x) + g(x)``, a learned residual.
 
-    The MLP's output layer starts at zero, so training starts from the known model. Everything
+    ``g`` starts at zero, so training starts from the known model. Everything
     else (normalisation, solvers, rollout, ``vector_field``) is the ``node`` model's.
 
     Hyperparameters: those of ``node``, plus
         known (required): the name of the registered System used as the known model.
         known_params ({}): its parameters, a dict or ``"rho=25.2,beta=2.667"``.
         coupling (``mixing``): ``mixing`` or ``additive``.
+        linear (True): add the learned linear map to ``g``.
     """
 
     name = "hybrid"
@@ -49,6 +51,8 @@ class HybridODE(NeuralODE):
             params = parse_assignments([item for item in params.split(",") if item.strip()], "known_params")
         if not isinstance(params, dict):
             raise ConfigError(f"model 'hybrid': known_params must be a dict or 'k=v,k=v', got {params!r}")
+        if not isinstance(hp["linear"], bool):
+            raise ConfigError(f"model 'hybrid': linear must be true or false, got {hp['linear']!r}")
         if hp["coupling"] not in COUPLINGS:
             raise ConfigError(f"model 'hybrid': coupling must be one of {', '.join(COUPLINGS)}, got {hp['coupling']!r}")
         self.known = _known_system(hp["known"], params)
@@ -78,6 +82,7 @@ class HybridODE(NeuralODE):
 
     @property
     def plain_mlp_field(self) -> bool:
+        """False: the known field is part of the field, so fused and numpy MLP steps do not apply."""
         return False
 
     def _field(self, t: torch.Tensor | float, z: torch.Tensor) -> torch.Tensor:
@@ -101,6 +106,7 @@ def _known_system(name: str, params: dict[str, Any]) -> Any:
     except UnknownNameError as exc:
         if exc.kind == "system":
             raise ConfigError(
-                f"model 'hybrid': the known system {name!r} is not installed ({exc}); install the plugin that provides it"
+                f"model 'hybrid': the known system {name!r} is not installed ({exc}); fix the name or install the "
+                "plugin that provides it"
             ) from None
         raise ConfigError(f"model 'hybrid': known_params for {name!r}: {exc}") from None

@@ -110,6 +110,7 @@ def test_a_run_whose_known_system_is_gone_fails_to_load_in_one_line(tmp_path, lo
         ({"known": "lorenz", "known_params": "rhoo=25"}, "known_params for 'lorenz'.*did you mean 'rho'"),
         ({"known": "lorenz", "known_params": 3}, "known_params must be a dict"),
         ({"known": "lorenz", "coupling": "multiply"}, "coupling must be one of mixing, additive"),
+        ({"known": "lorenz", "linear": "yes"}, "linear must be true or false"),
     ],
 )
 def test_bad_hyperparameters_are_one_line_config_errors(hparams, match):
