@@ -6,7 +6,7 @@ An :class:`Executor` is a context manager (start-up and shut-down) whose :meth:`
 every executor. A cell whose worker process dies (killed, out of memory, a lost node) is started
 again up to ``retries`` times, then recorded as failed; it never stops the sweep.
 
-- ``local``: a process pool on this machine (``spawn``; ``workers`` = the cores by default).
+- ``local``: a process pool on this machine (``forkserver``, else ``spawn``; ``workers`` = the cores by default).
 - ``ray``: the optional extra ``dyncore[ray]``; ``ray.init()`` starts an embedded local cluster
   (and shuts it down) when no address is given, ``ray.init(address=...)`` joins an existing one.
   Cells are Ray tasks declaring their resources: one CPU, and one GPU for a cell trained on cuda.
@@ -107,7 +107,6 @@ class LocalExecutor(Executor):
         self.workers, self.retries, self.threads = workers, retries, threads
 
     def run(self, tasks: list[tuple[str, dict[str, Any]]]) -> Iterator[tuple[str, dict[str, Any]]]:
-        import multiprocessing
         from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
         from concurrent.futures.process import BrokenProcessPool
 
@@ -115,7 +114,7 @@ class LocalExecutor(Executor):
 
         pending = dict(tasks)
         deaths = dict.fromkeys(pending, 0)
-        context = multiprocessing.get_context("spawn")  # fork would copy a parent's torch threads and locks
+        context = _context()
         while pending:
             pool = ProcessPoolExecutor(max_workers=min(self.workers, len(pending)), mp_context=context,
                                        initializer=_init_worker, initargs=(self.threads,))
@@ -149,6 +148,20 @@ class LocalExecutor(Executor):
                                                  f"gave up after {self.retries} retries")
             finally:
                 _stop(pool)
+
+
+def _context() -> Any:
+    """``forkserver`` where it exists (a server that imported torch once forks each worker), else ``spawn``.
+
+    Never plain ``fork``: it would copy the parent's torch thread pools and locks.
+    """
+    import multiprocessing
+
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["torch", "dyncore.sweeps"])
+        return context
+    return multiprocessing.get_context("spawn")  # pragma: no cover - Windows
 
 
 def _stop(pool: Any) -> None:

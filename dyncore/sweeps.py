@@ -528,14 +528,15 @@ def _duration(seconds: float) -> str:
 
 # -- results -------------------------------------------------------------------------------------
 #: Evaluation entries left out of the table's columns (per-start lists, setup echo, notes: in results.json).
-_SKIPPED_METRICS = ("setup", "notes", "model", "system", "per_start", "model_per_run", "truth_per_run")
+_SKIPPED_TOP = ("setup", "notes", "model", "system")
+_SKIPPED_METRICS = ("per_start", "model_per_run", "truth_per_run")
 
 
 def flatten_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """``{"vpt": {"0.5": {"mean": 1.2}}}`` -> ``{"vpt/0.5/mean": 1.2}``; lists of numbers become ``name/0``, ``name/1``..."""
     flat: dict[str, Any] = {}
     for key, value in metrics.items():
-        if key in _SKIPPED_METRICS:
+        if key in _SKIPPED_METRICS or (not prefix and key in _SKIPPED_TOP):
             continue
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
