@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from dyncore.errors import ConfigError
@@ -85,8 +85,14 @@ class Executor:
         raise NotImplementedError
 
 
-def _init_worker(threads: int) -> None:
+#: In a local worker: where it reports ``(key, pid)`` as it starts a cell (so a death is charged to the right cell).
+_STARTS: Any = None
+
+
+def _init_worker(threads: int, starts: Any) -> None:
     """A local worker: Ctrl-C is the driver's business (it stops the pool), and torch gets ``threads`` threads."""
+    global _STARTS
+    _STARTS = starts
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ["OMP_NUM_THREADS"] = str(threads)
     import torch
@@ -98,13 +104,24 @@ def _init_worker(threads: int) -> None:
         pass
 
 
+def _run_reported(function: Callable[..., dict[str, Any]], key: str, config: dict[str, Any], threads: int) -> dict[str, Any]:
+    """Tell the driver which cell this process starts, then run it."""
+    if _STARTS is not None:
+        _STARTS.put((key, os.getpid()))
+    return function(config, threads)
+
+
 class LocalExecutor(Executor):
-    """A pool of ``workers`` processes on this machine, one torch thread each."""
+    """A pool of ``workers`` processes on this machine, one torch thread each.
+
+    ``function(config, threads) -> result`` runs a cell (default :func:`dyncore.sweeps.run_cell`).
+    """
 
     name = "local"
 
-    def __init__(self, workers: int, retries: int = 3, threads: int = 1) -> None:
-        self.workers, self.retries, self.threads = workers, retries, threads
+    def __init__(self, workers: int, retries: int = 3, threads: int = 1,
+                 function: Callable[..., dict[str, Any]] | None = None) -> None:
+        self.workers, self.retries, self.threads, self.function = workers, retries, threads, function
 
     def run(self, tasks: list[tuple[str, dict[str, Any]]]) -> Iterator[tuple[str, dict[str, Any]]]:
         from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -112,20 +129,24 @@ class LocalExecutor(Executor):
 
         from dyncore.sweeps import failed_result, run_cell
 
+        function = self.function or run_cell
         pending = dict(tasks)
         deaths = dict.fromkeys(pending, 0)
         context = _context()
         while pending:
+            starts = context.SimpleQueue()  # put() writes at once: a worker killed right after still told us
             pool = ProcessPoolExecutor(max_workers=min(self.workers, len(pending)), mp_context=context,
-                                       initializer=_init_worker, initargs=(self.threads,))
-            futures = {pool.submit(run_cell, config, self.threads): key for key, config in pending.items()}
-            started: set[Any] = set()  # futures seen running: a worker's death is charged to these only
+                                       initializer=_init_worker, initargs=(self.threads, starts))
+            futures = {pool.submit(_run_reported, function, key, config, self.threads): key for key, config in pending.items()}
+            running: dict[int, str] = {}  # worker pid -> the cell it started last
+            processes: dict[int, Any] = {}
             broken = False
             try:
                 remaining = set(futures)
                 while remaining and not broken:
-                    started |= {f for f in remaining if f.running()}
                     done, remaining = wait(remaining, timeout=0.2, return_when=FIRST_COMPLETED)
+                    processes.update(getattr(pool, "_processes", None) or {})
+                    _drain(starts, running)
                     for future in done:
                         try:
                             result = future.result()
@@ -137,17 +158,39 @@ class LocalExecutor(Executor):
                         key = futures[future]
                         del pending[key]
                         yield key, result
-                if broken:  # a worker died: the cells that were running each count one death
-                    for future in started:
-                        key = futures[future]
-                        if key in pending:
-                            deaths[key] += 1
+                if broken:
+                    _drain(starts, running)
+                    for key in _culprits(running, processes, pending):
+                        deaths[key] += 1
                     for key in [k for k in pending if deaths[k] > self.retries]:
                         del pending[key]
                         yield key, failed_result(f"its worker process died {deaths[key]} times (killed, or out of memory); "
                                                  f"gave up after {self.retries} retries")
             finally:
                 _stop(pool)
+                starts.close()
+
+
+def _drain(starts: Any, running: dict[int, str]) -> None:
+    while not starts.empty():
+        key, pid = starts.get()
+        running[pid] = key
+
+
+def _culprits(running: dict[int, str], processes: dict[int, Any], pending: dict[str, Any]) -> list[str]:
+    """The unfinished cells whose worker died of its own (not by the pool's SIGTERM to the others once one died).
+
+    Without such a death on record (e.g. a SIGTERM from outside), every unfinished cell that had started is charged.
+    """
+    started = {pid: key for pid, key in running.items() if key in pending}
+    dead = []
+    for pid, key in started.items():
+        process = processes.get(pid)
+        if process is not None:
+            process.join(timeout=5)
+            if process.exitcode not in (None, 0, -signal.SIGTERM):
+                dead.append(key)
+    return dead or list(started.values())
 
 
 def _context() -> Any:

@@ -4,7 +4,10 @@ real local Ray cluster, and both executors give the same table cell by cell."""
 from __future__ import annotations
 
 import csv
+import os
+import signal
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -97,3 +100,21 @@ def test_ray_cluster_retries_a_killed_worker_and_matches_the_local_table(site, l
     pytest.importorskip("ray")
     rows, _ = killed_sweep(site, "ray", "--executor", "ray")
     assert without_timings(rows) == without_timings(local_table)
+
+
+def die_on_odd(config, threads):
+    """A cell function (module level, so workers can import it) whose odd cells kill their own worker."""
+    if config["n"] % 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(0.2)
+    return {"status": "ok", "n": config["n"]}
+
+
+def test_local_pool_charges_a_death_to_its_cell_and_gives_up_after_the_retries():
+    from dyncore.executors import LocalExecutor
+
+    results = dict(LocalExecutor(2, retries=1, function=die_on_odd).run([(str(n), {"n": n}) for n in range(4)]))
+    assert sorted(results) == [str(n) for n in range(4)]
+    assert all(results[str(n)] == {"status": "ok", "n": n} for n in (0, 2)), results  # bystanders are never charged
+    for n in (1, 3):
+        assert results[str(n)]["status"] == "failed" and "died 2 times" in results[str(n)]["error"]
