@@ -446,8 +446,6 @@ def sweep(
         meter.interrupted(out)
         write_reports(out, checked)
         raise
-    finally:
-        meter.close()
     rows = write_reports(out, checked)
     return SweepResult(out=out, rows=rows, ran=ran, skipped=skipped)
 
@@ -508,9 +506,6 @@ class Progress:
     def interrupted(self, out: Path) -> None:
         self._print(f"sweep interrupted: {self.skipped + self.done} of {self.total} cells finished; "
                     f"the others run with `dyncore sweep SPEC -o {out} --resume`", force=True)
-
-    def close(self) -> None:
-        pass
 
     def _print(self, line: str, force: bool = False) -> None:
         if self.enabled or force:

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 import dyncore
@@ -38,13 +39,17 @@ def _results(out: Path) -> dict[str, int]:
     return {p.parent.name: p.stat().st_mtime_ns for p in out.glob("cells/*/result.json")}
 
 
-def test_ctrl_c_then_resume_runs_only_the_unfinished_cells(tmp_path):
+@pytest.mark.parametrize("executor", ["local", "ray"])
+def test_ctrl_c_then_resume_runs_only_the_unfinished_cells(tmp_path, executor):
+    if executor == "ray":
+        pytest.importorskip("ray")
     spec, out = tmp_path / "slow.toml", tmp_path / "out"
     spec.write_text(SLOW)
     env = {k: v for k, v in os.environ.items() if not k.startswith("DYNCORE_")}
-    proc = subprocess.Popen([sys.executable, "-m", "dyncore", "sweep", str(spec), "-o", str(out), "--workers", "1"],
+    proc = subprocess.Popen([sys.executable, "-m", "dyncore", "sweep", str(spec), "-o", str(out), "--workers", "1",
+                             "--executor", executor],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + 300
     while not _results(out) and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
@@ -56,7 +61,7 @@ def test_ctrl_c_then_resume_runs_only_the_unfinished_cells(tmp_path):
     rows = json.loads((out / "results.json").read_text())  # the table of what was done is written on the way out
     assert sum(r["status"] == "ok" for r in rows) == len(finished)
 
-    result = dyncore.sweep(spec, out, resume=True, workers=2)
+    result = dyncore.sweep(spec, out, resume=True, workers=2, executor=executor)
     assert (result.ran, result.skipped, result.failed) == (3 - len(finished), len(finished), 0)
     assert {k: v for k, v in _results(out).items() if k in finished} == finished  # never redone
 
