@@ -148,9 +148,10 @@ def load_spec(spec: str | os.PathLike | Mapping[str, Any], *, seeds: int | None 
 
     model_names = [m["name"] for m in models]
     for system in systems:
-        for name in system["hparams"]:
+        for name, hparams in system["hparams"].items():
             if name not in model_names:
                 raise UnknownNameError("model", name, model_names, f"[systems] {system['name']!r} hparams names a model the sweep does not train, {where}")
+            _check_names(dyncore.models.get(name).default_hparams, hparams, "hyperparameter", f"model {name!r} on system {system['name']!r}")
     count = (sum(_grid_size(s["grid"]) for s in systems) * sum(_grid_size(m["grid"]) for m in models)
              * _grid_size(trainer["grid"]) * len(seed_list))
     if count == 0:
@@ -628,8 +629,12 @@ def write_reports(out: Path, spec: SweepSpec) -> list[dict[str, Any]]:
         f.write(json.dumps(rows, indent=1, default=_json_default) + "\n")
     metrics = spec.metrics or [m for m in DEFAULT_METRICS if m in columns]
     groups = summarize(rows, metrics)
+    text = summary_markdown(groups, metrics, spec)
+    absent = [m for m in metrics if m not in columns]
+    if absent and any(r["status"] == "ok" for r in rows):
+        text += f"\n\nNo column of results.csv is called {', '.join(absent)}: check [report] metrics against its header."
     with atomic_write(out / "summary.md", "w") as f:
-        f.write(summary_markdown(groups, metrics, spec) + "\n")
+        f.write(text + "\n")
     if any(r["status"] == "ok" for r in rows):
         from dyncore import plotting
 

@@ -70,6 +70,7 @@ def test_cell_names_are_content_hashes():
     ({"models": [{"name": "rnn", "grid": {"hidden": []}}]}, r"the sweep grid is empty"),
     ({"models": [{"name": "rnn", "grid": {"hidden": 8}}]}, r"grid.hidden must be a list"),
     ({"systems": [{"name": "spiral", "hparams": {"node": {}}}]}, r"unknown model 'node'.*does not train"),
+    ({"systems": [{"name": "spiral", "hparams": {"rnn": {"hiden": 3}}}]}, r"unknown hyperparameter 'hiden'.*on system 'spiral'"),
     ({"models": ["rnn", "rnn"]}, r"two cells of the grid are the same"),
     ({"seeds": [0, 0]}, r"seeds lists a seed twice"),
     ({"seeds": list(range(MAX_CELLS + 1))}, r"10,001 cells, more than 10,000; .*--yes"),
