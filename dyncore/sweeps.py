@@ -712,6 +712,9 @@ def sweep_figure(rows: list[dict[str, Any]], metric: str) -> Any:
     axes = fig.subplots(1, len(systems), squeeze=False)[0]
     for ax, system in zip(axes, systems):
         variants = list(dict.fromkeys(r["variant"] for r in rows if r["system"] == system))
+        shown = [v for r in rows if r["system"] == system and r["status"] == "ok" for v in [_number(r.get(metric))] if v is not None]
+        if shown and min(shown) > 0 and max(shown) / min(shown) > 100:  # losses, distances over decades
+            ax.set_yscale("log")
         for i, variant in enumerate(variants):
             values = [v for r in rows if r["system"] == system and r["variant"] == variant and r["status"] == "ok"
                       for v in [_number(r.get(metric))] if v is not None]
