@@ -41,7 +41,7 @@ def register_models(registry):
 """
 
 SPEC = """
-seeds = [0, 1]
+seeds = [0]
 
 [[systems]]
 name = "spiral"
@@ -92,7 +92,7 @@ def local_table(site) -> list[dict[str, str]]:
 
 
 def test_local_executor_retries_a_cell_whose_worker_was_killed(local_table):
-    assert len(local_table) == 4 and all(r["status"] == "ok" for r in local_table), local_table
+    assert len(local_table) == 2 and all(r["status"] == "ok" for r in local_table), local_table
     assert {r["hparams"] for r in local_table} == {'{"hidden": 4}', '{"hidden": 8}'}
 
 
