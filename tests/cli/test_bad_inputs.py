@@ -76,6 +76,13 @@ def workspace(tmp_path_factory) -> Path:
         Path("userfolder/config.json").write_text('{"my": "settings"}')
         shutil.copytree("run", "busy")
         Path("existing.png").write_bytes(b"my figure")
+        grid = 'systems = ["spiral"]\nmodels = ["rnn"]\n'
+        Path("sweep_ok.toml").write_text("seeds = [0]\n" + grid)
+        Path("sweep_badkey.toml").write_text("seed = [0]\n" + grid)
+        Path("sweep_badmodel.toml").write_text('systems = ["spiral"]\nmodels = ["rnm"]\n')
+        Path("sweep_empty.toml").write_text("seeds = []\n" + grid)
+        Path("sweep_huge.toml").write_text(f"seeds = {list(range(10_001))}\n" + grid)
+        Path("sweep_syntax.toml").write_text("seeds = [0,\n")
     with RunLock(ws / "busy"):  # held like a training process holds it (flock is per open file, so this process conflicts too)
         yield ws
 
@@ -182,6 +189,18 @@ CASES = [
     ("plot lorenz.npz --kind loss -o f.png", 2, r"does not apply to a data file"),
     ("plot run --kind vector-field -o f.png", 2, r"needs a 2-D model"),
     ("plot lorenz.npz -o existing.npz/f.png", 1, r"existing.npz is a file, not a directory"),
+    ("sweep sweep_badkey.toml -o s", 2, r"unknown key 'seed'; did you mean 'seeds'\? \(in sweep_badkey.toml"),
+    ("sweep sweep_badmodel.toml -o s", 2, r"unknown model 'rnm'; did you mean 'rnn'"),
+    ("sweep sweep_empty.toml -o s", 2, r"the sweep grid is empty"),
+    ("sweep sweep_huge.toml -o s", 2, r"10,001 cells, more than 10,000; .*--yes"),
+    ("sweep sweep_syntax.toml -o s", 2, r"sweep_syntax.toml is not valid TOML"),
+    ("sweep missing.toml -o s", 2, r"missing.toml does not exist"),
+    ("sweep sweep_ok.toml -o run", 1, r"run exists; pass --resume to continue that sweep"),
+    ("sweep sweep_ok.toml -o run --resume", 1, r"not a sweep directory \(no sweep.json\)"),
+    ("sweep sweep_ok.toml -o existing.npz", 2, r"existing.npz.*is a file"),
+    ("sweep sweep_ok.toml -o s --address auto", 2, r"--address is for the ray executor; add --executor ray"),
+    ("sweep sweep_ok.toml -o s --workers 0", 2, r"workers must be an integer >= 1"),
+    ("sweep sweep_ok.toml -o s --executor rey", 2, r"'rey' is not one of 'local', 'ray'"),
     ("list sytems", 2, r"'sytems' is not one of"),
     ("nosuchcommand", 2, r"No such command 'nosuchcommand'"),
     # parameters are typed and finite (a NaN parameter used to hang the solver)

@@ -16,13 +16,14 @@ except SystemExit as exc:
     code = exc.code
 else:
     code = 0
-heavy = sorted(m for m in ("torch", "torchdiffeq", "scipy", "matplotlib") if m in sys.modules)
+heavy = sorted(m for m in ("torch", "torchdiffeq", "scipy", "matplotlib", "ray") if m in sys.modules)
 print("HEAVY:" + ",".join(heavy))
 sys.exit(code)
 """
 
 
-@pytest.mark.parametrize("args", [["--help"], ["list"], ["list", "systems", "--json"], ["plugins"], ["--version"]])
+@pytest.mark.parametrize("args", [["--help"], ["list"], ["list", "systems", "--json"], ["plugins"], ["--version"],
+                                  ["sweep", "--help"]])
 def test_cheap_commands_do_not_import_torch(args):
     result = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
