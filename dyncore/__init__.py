@@ -49,6 +49,8 @@ __all__ = [
     "train",
     "Run",
     "evaluate",
+    # how the work runs
+    "set_threads",
 ]
 
 _LAZY = {
@@ -76,6 +78,7 @@ _LAZY = {
     "train": "dyncore.run:train",
     "Run": "dyncore.run:Run",
     "evaluate": "dyncore.evaluation:evaluate",
+    "set_threads": "dyncore.threads:set_threads",
 }
 _REGISTRIES = ("systems", "models", "solvers", "trainers", "chaos_tests")
 

@@ -97,3 +97,20 @@ def test_the_threads_option_works_on_every_command_and_is_printed(tmp_path, wher
     for command in ("simulate", "evaluate", "predict", "chaos-test", "demo", "plot", "list"):
         help_text = CliRunner().invoke(cli, [command, "--help"], prog_name="dyncore").output
         assert "--threads" in help_text, command
+
+
+def test_small_calls_run_on_one_thread_and_give_torch_its_count_back():
+    @threads.with_threads
+    def work() -> int:
+        return torch.get_num_threads()
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert work() == 1 and torch.get_num_threads() == 2
+        dyncore.set_threads(2)
+        assert work() == 2
+    finally:
+        torch.set_num_threads(before)
+    for function in (dyncore.simulate, dyncore.evaluate, dyncore.Run.predict):
+        assert function.__wrapped__  # the public calls are wrapped
