@@ -83,7 +83,7 @@ def sizes() -> None:
 
     print("| states (rows) | work of the biggest op (multiply-adds) | 1 thread (ms/epoch) | 2 threads (ms/epoch) | 2 / 1 |\n|---|---|---|---|---|")
     lorenz = dyncore.simulate("lorenz", t=np.arange(0, 10, 0.01))
-    for batch in (1, 4, 16, 64):
+    for batch in (1, 8, 32, 128):
         x0 = lorenz.x[:: max(1, len(lorenz.x) // batch)][:batch]
         data = dyncore.simulate("lorenz", x0=x0, t=np.arange(0, 10, 0.01)) if batch > 1 else lorenz
         rows = data.batch * (data.n - 1)
@@ -92,8 +92,8 @@ def sizes() -> None:
             runs = []
             for _ in range(3):
                 start = time.perf_counter()
-                dyncore.train("node", data, epochs=30, threads=n, progress=False)
-                runs.append((time.perf_counter() - start) / 30)
+                dyncore.train("node", data, epochs=10, threads=n, progress=False)
+                runs.append((time.perf_counter() - start) / 10)
             times[n] = statistics.median(runs)
         print(f"| {rows} | {rows * 768:.3g} | {1e3 * times[1]:.2f} | {1e3 * times[2]:.2f} | {times[2] / times[1]:.2f} |")
     print(f"(torch {torch.__version__}, load average {os.getloadavg()[0]:.1f} at the end)")

@@ -37,10 +37,10 @@ VARIABLE = "DYNCORE_THREADS"
 USER_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 #: Sources that are the user's own setting for torch, which dyncore leaves as it is.
 USER_SOURCES = (*USER_VARIABLES, "torch.set_num_threads")
-#: Multiply-adds in the biggest op of a step that each thread must get for a second one to gain
-#: (measured with benchmarks/threads.py --sizes on the 2-core machine; below it one thread is as
-#: fast idle and many times faster under load).
-WORK_PER_THREAD = 8_000_000
+#: Multiply-adds in the biggest op of a step that each thread must get before dyncore adds one:
+#: conservative, since a second thread gains at most 2x and loses 5-10x on a busy machine
+#: (benchmarks/threads.py --sizes and docs/benchmarks.md, "Threads").
+WORK_PER_THREAD = 32_000_000
 
 T = TypeVar("T")
 _explicit: int | str | None = None  # set_threads(): a count, "auto", or None (not set)

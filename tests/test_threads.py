@@ -29,6 +29,7 @@ def clean(monkeypatch):
 def test_small_work_gets_one_thread_and_large_work_more_up_to_the_cpus():
     assert threads.auto_threads(None) == 1
     assert threads.auto_threads(999 * 768) == 1  # the default NODE on the reference Lorenz data
+    assert threads.auto_threads(999 * 128 * 128) == 1  # the default RNN (its 128 x 128 recurrent matrix)
     assert threads.auto_threads(2 * threads.WORK_PER_THREAD) == 2
     assert threads.auto_threads(100 * threads.WORK_PER_THREAD) == 4
 
