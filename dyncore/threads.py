@@ -100,6 +100,7 @@ def available_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+@functools.lru_cache(maxsize=1)
 def _physical_cores() -> int | None:
     """Distinct physical cores in /proc/cpuinfo, or ``None`` where it cannot be read (not Linux)."""
     try:
@@ -143,7 +144,7 @@ def choose_threads(work: float | None = None, threads: int | str | None = None) 
     """
     import torch
 
-    setting, source = (parse_threads(threads, "threads"), "explicit") if threads is not None else (_explicit, "explicit")
+    setting, source = (parse_threads(threads, "threads") if threads is not None else _explicit), "explicit"
     if setting is None:
         setting, source = env_threads(), VARIABLE
     if isinstance(setting, int):
