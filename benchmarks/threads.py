@@ -8,12 +8,13 @@ MKL_NUM_THREADS are removed from the children's environment. The cases alternate
 defaults see the same background load; the script prints the load average before each case,
 since other users of the machine count too.
 
-`--sizes` also times NODE training epochs at growing batch sizes on 1 and 2 threads (no busy
+`--sizes` instead times NODE training epochs at growing batch sizes on 1 and 2 threads (no busy
 processes), the measurement behind ``dyncore.threads.WORK_PER_THREAD``.
 
 Usage:
 
-    python benchmarks/threads.py [--repeat 1] [--epochs 400] [--no-demo] [--timeout 900] [--sizes]
+    python benchmarks/threads.py [--repeat 1] [--epochs 400] [--no-demo] [--new-only] [--timeout 900]
+    python benchmarks/threads.py --sizes
 """
 
 from __future__ import annotations
@@ -67,6 +68,17 @@ def fmt(seconds: float, timeout: float) -> str:
     return f"> {timeout:.0f}" if seconds == float("inf") else f"{seconds:.1f}"
 
 
+def ratio_text(a: float, b: float, timeout: float) -> str:
+    """``a / b``, as a bound where one of them ran past the timeout."""
+    if a == b == float("inf"):
+        return "n/a (both past the timeout)"
+    if b == float("inf"):
+        return f"< {a / timeout:.2f}"
+    if a == float("inf"):
+        return f"> {timeout / b:.2f}"
+    return f"{a / b:.2f}"
+
+
 def torch_default() -> int:
     """The count torch starts with here when nobody sets it (measured in a clean child)."""
     out = subprocess.run([sys.executable, "-c", "import torch; print(torch.get_num_threads())"], env=child_env(None),
@@ -105,8 +117,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=400)
     parser.add_argument("--no-demo", action="store_true", help="Time only `dyncore train`.")
     parser.add_argument("--timeout", type=float, default=900.0, help="Seconds after which a case is stopped.")
-    parser.add_argument("--sizes", action="store_true", help="Also time epochs by batch size on 1 and 2 threads.")
+    parser.add_argument("--new-only", action="store_true", help="Time only dyncore's default (idle and busy).")
+    parser.add_argument("--sizes", action="store_true", help="Only time epochs by batch size on 1 and 2 threads.")
     args = parser.parse_args()
+    if args.sizes:
+        sizes()
+        return
     old = str(torch_default())
     dyncore = [sys.executable, "-m", "dyncore"]
     print(f"{os.cpu_count()} CPUs; torch's default: {old} threads; new: dyncore's default")
@@ -122,24 +138,23 @@ def main() -> None:
             for name, command in cases.items():
                 for load, n_busy in (("idle", 0), ("2 busy", 2)):
                     with busy(n_busy):
-                        for label, threads in (("old", old), ("new", None)):
+                        for label, threads in (("old", old), ("new", None))[args.new_only:]:
                             count += 1
                             before = os.getloadavg()[0]
                             seconds = timed(command(f"out{count}"), root, threads, args.timeout)
                             results.setdefault((name, load, label), []).append(seconds)
                             print(f"  {name}, {load}, {label} default: {fmt(seconds, args.timeout)} s (load average before {before:.1f})",
                                   flush=True)
-    print("\n| command | machine | torch's default (s) | dyncore's default (s) | new / old |\n|---|---|---|---|---|")
+    labels = ("new",) if args.new_only else ("old", "new")
+    print("\n| command | machine | " + " | ".join(f"{label} default (s)" for label in labels) + " | new / old |\n|---|---|---|---|---|")
     for name in cases:
         for load in ("idle", "2 busy"):
-            o, n = (statistics.median(results[(name, load, label)]) for label in ("old", "new"))
-            print(f"| `dyncore {name}` | {load} | {fmt(o, args.timeout)} | {fmt(n, args.timeout)} | {n / o:.2f} |")
-        for label in ("old", "new"):
+            times = [statistics.median(results[(name, load, label)]) for label in labels]
+            ratio = ratio_text(times[-1], times[0], args.timeout) if len(times) == 2 else ""
+            print(f"| `dyncore {name}` | {load} | " + " | ".join(fmt(t, args.timeout) for t in times) + f" | {ratio} |")
+        for label in labels:
             i, b = (statistics.median(results[(name, load, label)]) for load in ("idle", "2 busy"))
-            print(f"`dyncore {name}`, {label} default: busy / idle = {b / i:.2f}")
-    if args.sizes:
-        print()
-        sizes()
+            print(f"`dyncore {name}`, {label} default: busy / idle = {ratio_text(b, i, args.timeout)}")
 
 
 if __name__ == "__main__":
