@@ -38,9 +38,10 @@ USER_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 #: Sources that are the user's own setting for torch, which dyncore leaves as it is.
 USER_SOURCES = (*USER_VARIABLES, "torch.set_num_threads")
 #: Multiply-adds in the biggest op of a step that each thread must get before dyncore adds one:
-#: conservative, since a second thread gains at most 2x and loses 5-10x on a busy machine
-#: (benchmarks/threads.py --sizes and docs/benchmarks.md, "Threads").
-WORK_PER_THREAD = 32_000_000
+#: above every size at which a second thread was measured to gain on the shared 2-core machine
+#: (none up to 1e8; benchmarks/threads.py --sizes, docs/benchmarks.md "Threads"), since a second
+#: thread gains at most 2x and loses up to 25x on a busy machine.
+WORK_PER_THREAD = 64_000_000
 
 T = TypeVar("T")
 _explicit: int | str | None = None  # set_threads(): a count, "auto", or None (not set)
