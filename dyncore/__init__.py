@@ -50,6 +50,8 @@ __all__ = [
     "Run",
     "evaluate",
     "sweep",
+    # how the work runs
+    "set_threads",
 ]
 
 _LAZY = {
@@ -78,6 +80,7 @@ _LAZY = {
     "Run": "dyncore.run:Run",
     "evaluate": "dyncore.evaluation:evaluate",
     "sweep": "dyncore.sweeps:sweep",
+    "set_threads": "dyncore.threads:set_threads",
 }
 _REGISTRIES = ("systems", "models", "solvers", "trainers", "chaos_tests")
 

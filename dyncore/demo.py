@@ -22,6 +22,7 @@ import dyncore
 from dyncore.errors import DyncoreError, SolverError
 from dyncore.io import atomic_write, check_output
 from dyncore.report import Section, Table, write_report
+from dyncore.threads import ThreadChoice, threads_for
 from dyncore.trajectory import Trajectory
 
 #: Bumped whenever a step's recipe changes, so that stale caches are recomputed.
@@ -486,11 +487,13 @@ INTRO = (
 
 
 def run_demo(out: str | Path = "demo-report", *, quick: bool = False, device: str = "cpu", seed: int = 0,
-             steps: list[str] | None = None, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+             steps: list[str] | None = None, log: Callable[[str], None] | None = None,
+             threads: int | str | None = None) -> dict[str, Any]:
     """Run the demo steps in order and write ``report.md``, ``report.html`` and ``metrics.json`` into ``out``.
 
     A failing step is reported in the report and in the returned ``failed`` list, and the others
-    still run (a step that needs a failed one fails too, saying why).
+    still run (a step that needs a failed one fails too, saying why). ``threads``: torch's intra-op
+    threads (a count or ``"auto"``; default: chosen per step by its size, see :mod:`dyncore.threads`).
 
     Returns:
         ``{"report": path to report.html, "metrics": the metrics dict, "failed": {step: message}, "seconds": ...}``.
@@ -502,6 +505,13 @@ def run_demo(out: str | Path = "demo-report", *, quick: bool = False, device: st
         raise dyncore.UnknownNameError("demo step", unknown[0], STEPS)
     check_output(demo.out, directory=True)
     demo.out.mkdir(parents=True, exist_ok=True)
+    with threads_for(None, threads) as choice:
+        demo.log(f"threads: {choice.describe()}; each training sizes its own (see its config.json)")
+        return _run_steps(demo, chosen, choice)
+
+
+def _run_steps(demo: Demo, chosen: list[str], choice: ThreadChoice) -> dict[str, Any]:
+    """The body of :func:`run_demo`: each step in order, then the report."""
     sections, failed = [], {}
     start = time.perf_counter()
     for i, name in enumerate(chosen, 1):
@@ -518,9 +528,9 @@ def run_demo(out: str | Path = "demo-report", *, quick: bool = False, device: st
             demo.log(f"  step {name!r} failed: {message}")
         demo.log(f"  {name} done in {time.perf_counter() - step_start:.1f} s")
     seconds = time.perf_counter() - start
-    demo.metrics["demo"] = {"quick": quick, "device": device, "seed": seed, "seconds": seconds, "failed": failed,
-                            "dyncore_version": dyncore.__version__}
-    title = "dyncore demo: learning dynamics, trajectory versus vector field" + (" (quick)" if quick else "")
+    demo.metrics["demo"] = {"quick": demo.quick, "device": demo.device, "seed": demo.seed, "seconds": seconds, "failed": failed,
+                            "threads": choice.as_dict(), "dyncore_version": dyncore.__version__}
+    title = "dyncore demo: learning dynamics, trajectory versus vector field" + (" (quick)" if demo.quick else "")
     intro = INTRO + f"\n\nReproduce the whole report with: dyncore demo -o {demo.out}{demo.flag}"
     paths = write_report(demo.out, title, intro, sections, demo.metrics)
     return {"report": paths["html"], "markdown": paths["markdown"], "metrics": demo.metrics, "failed": failed, "seconds": seconds}

@@ -20,6 +20,7 @@ import numpy as np
 import dyncore
 from dyncore.errors import ConfigError, DataError, DyncoreError
 from dyncore.limits import check_size
+from dyncore.threads import with_threads
 from dyncore.trajectory import Trajectory
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ MIN_LYAPUNOV_TIMES_PER_START = 10.0
 _TRUE_SPECTRA: dict[tuple, list[float] | None] = {}
 
 
+@with_threads
 def evaluate(
     run_or_model: Any,
     system_or_data: Any = None,

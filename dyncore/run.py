@@ -50,6 +50,7 @@ from dyncore.io import atomic_write, check_output
 from dyncore.limits import check_size, format_bytes
 from dyncore.model import Model
 from dyncore.params import resolve_device
+from dyncore.threads import env_threads, model_work, parse_threads, threads_for, with_threads
 from dyncore.trainer import Callback, History, Trainer
 from dyncore.trajectory import Trajectory
 
@@ -111,19 +112,36 @@ def stored_bytes(path: Path, fix: str) -> float:
     return total
 
 
-def _model_bytes(cls: type[Model], spec: dict[str, Any]) -> float | None:
-    """Bytes of the parameters and buffers ``spec`` declares, measured on torch's meta device (nothing allocated).
+def _meta_model(cls: type[Model], spec: dict[str, Any]) -> Model | None:
+    """The model ``spec`` declares, built on torch's meta device (nothing allocated).
 
     ``None`` when the model cannot be built there (a third-party model that computes with its tensors).
     """
     try:
         with torch.device("meta"):
-            model = cls.from_config(spec)
+            return cls.from_config(spec)
     except DyncoreError:
         raise
     except Exception:
         return None
+
+
+def _model_bytes(cls: type[Model], spec: dict[str, Any]) -> float | None:
+    """Bytes of the parameters and buffers ``spec`` declares, measured on the meta device; ``None`` as :func:`_meta_model`."""
+    model = _meta_model(cls, spec)
+    if model is None:
+        return None
     return float(sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()]))
+
+
+def _training_work(model: Model, trainer: Trainer, trajectory: Trajectory) -> float | None:
+    """Multiply-adds of the biggest op of one training step: the examples of a step times the biggest weight matrix."""
+    rows = trajectory.batch * max(1, trajectory.n - model.context_length)
+    batch_size = trainer.options.get("batch_size")
+    if isinstance(batch_size, int) and batch_size >= 1:
+        rows = min(rows, batch_size)
+    built = model if model.dim is not None else _meta_model(type(model), {**model.config(), "dim": trajectory.dim})
+    return model_work(built, rows) if built is not None else None
 
 
 def state_mismatch(model: Model, state: Any) -> str:
@@ -270,6 +288,7 @@ class Run:
         return cls(model=model, history=history, config=config, path=path, snapshot_t=snapshot_t)
 
     # -- prediction ------------------------------------------------------------------------
+    @with_threads
     def predict(
         self,
         x0: Any = None,
@@ -457,6 +476,7 @@ def train(
     resume: bool = False,
     force: bool = False,
     callbacks: list[Callback] | tuple = (),
+    threads: int | str | None = None,
     **options: Any,
 ) -> Run:
     """Train ``model`` on ``data`` and return the :class:`Run` (saved in ``out`` when given).
@@ -472,6 +492,9 @@ def train(
         force: replace the run ``out`` holds (its files go when training starts); a folder with
             other files and no run is refused.
         callbacks: extra :class:`~dyncore.Callback` objects.
+        threads: torch's intra-op threads for this run: a count, ``"auto"``, or ``None`` for the
+            default (one unless the model and batch are large; see :mod:`dyncore.threads`). The
+            choice is recorded in ``config.json`` under ``threads``.
         **options: trainer options: epochs, lr, lookahead, seed, device, snapshot_every,
             checkpoint_every, ...
     Returns:
@@ -487,18 +510,22 @@ def train(
     """
     if resume and force:
         raise ConfigError("resume and force exclude each other: continue the run or replace it")
+    if threads is not None:
+        parse_threads(threads, "threads")
+    env_threads()  # a bad DYNCORE_THREADS is refused before anything is written
     if out is None:
         if resume:
             raise ConfigError("resume needs the run directory (out=...)")
-        return _train(model, data, trainer, hparams, None, resume, force, callbacks, options)
+        return _train(model, data, trainer, hparams, None, resume, force, callbacks, threads, options)
     if resume and not Path(out).is_dir():
         read_run_config(Path(out))  # "not a run directory", before the lock would create it
     with RunLock(out):
-        return _train(model, data, trainer, hparams, Path(out), resume, force, callbacks, options)
+        return _train(model, data, trainer, hparams, Path(out), resume, force, callbacks, threads, options)
 
 
 def _train(model: str | Model, data: Trajectory | str | Path, trainer: str | Trainer | None, hparams: dict[str, Any] | None,
-           out: Path | None, resume: bool, force: bool, callbacks: list[Callback] | tuple, options: dict[str, Any]) -> Run:
+           out: Path | None, resume: bool, force: bool, callbacks: list[Callback] | tuple, threads: int | str | None,
+           options: dict[str, Any]) -> Run:
     trajectory = data if isinstance(data, Trajectory) else Trajectory.load(data)
     source = None if isinstance(data, Trajectory) else str(data)
     payload = None
@@ -543,10 +570,11 @@ def _train(model: str | Model, data: Trajectory | str | Path, trainer: str | Tra
     recorder = _Recorder(out, clean=force and not resume)
     status, error = "complete", None
     try:
-        if payload is not None:
-            trainer.fit(model, trajectory, [*callbacks, recorder], resume=payload)
-        else:
-            trainer.fit(model, trajectory, [*callbacks, recorder])
+        with threads_for(_training_work(model, trainer, trajectory), threads) as choice:
+            if payload is not None:
+                trainer.fit(model, trajectory, [*callbacks, recorder], resume=payload)
+            else:
+                trainer.fit(model, trajectory, [*callbacks, recorder])
     except TrainingDiverged as exc:
         status, error = "diverged", exc
     except KeyboardInterrupt as exc:
@@ -559,6 +587,7 @@ def _train(model: str | Model, data: Trajectory | str | Path, trainer: str | Tra
     if status == "complete" and history.stopped:
         status = "stopped"
     config = _run_config(model, trainer, trajectory, source, history, status)
+    config["threads"] = choice.as_dict()
     run = Run(model=model, history=history, config=config, path=out, snapshot_t=trajectory.t)
     with _signals_held() as held:  # a Ctrl-C now would leave the run's files from two different epochs
         if out is not None:

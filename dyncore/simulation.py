@@ -21,6 +21,7 @@ from dyncore.errors import ConfigError, SolverError, StiffnessWarning
 from dyncore.faults import check_vector_field_shape
 from dyncore.limits import check_size
 from dyncore.params import MAX_SEED, merge_params, resolve_device
+from dyncore.threads import with_threads
 from dyncore.trajectory import Trajectory
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ DEFAULT_IRREGULAR_FRACTION = 0.5
 MAX_META_X0 = 1000
 
 
+@with_threads
 def simulate(system: str | System, x0: Any = None, t: Any = None, *, solver: str | Solver | None = None,
              **options: Any) -> Trajectory:
     """Integrate ``system`` and return the sampled states as a :class:`~dyncore.Trajectory`.

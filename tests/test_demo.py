@@ -69,3 +69,19 @@ def test_a_failing_step_is_reported_and_the_others_still_run(tmp_path, monkeypat
 def test_unknown_step_names_the_known_ones(tmp_path):
     with pytest.raises(demo_module.dyncore.UnknownNameError, match="did you mean 'stiffness'"):
         run_demo(tmp_path, steps=["stifness"])
+
+
+def test_the_demo_runs_on_its_threads_and_records_them(tmp_path, monkeypatch):
+    import torch
+
+    seen: list[int] = []
+
+    def step(demo):
+        seen.append(torch.get_num_threads())
+        raise RuntimeError("stop here")
+
+    monkeypatch.setitem(STEPS, "zero_one", step)
+    messages: list[str] = []
+    result = run_demo(tmp_path, quick=True, steps=["zero_one"], threads=2, log=messages.append)
+    assert seen == [2] and result["metrics"]["demo"]["threads"] == {"threads": 2, "source": "explicit", "work": None}
+    assert "threads: 2 threads (explicit); each training sizes its own (see its config.json)" in messages

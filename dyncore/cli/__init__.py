@@ -15,6 +15,7 @@ import click
 
 import dyncore
 from dyncore.params import env_flag
+from dyncore.threads import env_threads, parse_threads, set_threads
 
 #: command name -> "module:attribute"; plugins add theirs through the register_commands hook.
 COMMANDS = {
@@ -46,6 +47,33 @@ def debug_enabled(ctx: click.Context | None = None) -> bool:
     return bool(root and root.params.get("debug"))
 
 
+class ThreadsType(click.ParamType):
+    """``--threads``: a positive count or ``auto``."""
+
+    name = "N|auto"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | str:
+        try:
+            return parse_threads(value, "--threads")
+        except dyncore.ConfigError as exc:
+            self.fail(str(exc).removeprefix("--threads "), param, ctx)
+
+
+THREADS_HELP = ("Torch's intra-op threads: N, or auto (default: one unless an op is large; "
+                "also DYNCORE_THREADS; an OMP_NUM_THREADS you set is kept).")
+
+
+def _set_threads(ctx: click.Context, param: click.Parameter, value: int | str | None) -> None:
+    """``--threads`` after a command: the same as before it."""
+    if value is not None:
+        set_threads(value)
+
+
+def threads_option() -> click.Option:
+    """The ``--threads`` option every command accepts (it sets :func:`dyncore.set_threads`)."""
+    return click.Option(["--threads"], type=ThreadsType(), expose_value=False, callback=_set_threads, help=THREADS_HELP)
+
+
 def fail(message: str, code: int = 1) -> None:
     """Print ``dyncore: error: message`` on stderr and exit with ``code``."""
     click.echo(f"dyncore: error: {message}", err=True)
@@ -65,7 +93,10 @@ class DyncoreGroup(click.Group):
             self.add_command(getattr(importlib.import_module(module), attr), name)
         if name not in self.commands:
             self._add_plugin_commands()
-        return self.commands.get(name)
+        command = self.commands.get(name)
+        if command is not None and not isinstance(command, click.Group) and not any(p.name == "threads" for p in command.params):
+            command.params.append(threads_option())
+        return command
 
     def _add_plugin_commands(self) -> None:
         from dyncore.plugins import host
@@ -79,9 +110,9 @@ class DyncoreGroup(click.Group):
         """Click's main, but usage errors too are one line: ``dyncore: error: ... (see `... --help`)``."""
         if not standalone_mode:
             return super().main(*args, standalone_mode=False, **kwargs)
-        for name in FLAG_VARIABLES:
+        for check in (*(lambda name=name: env_flag(name) for name in FLAG_VARIABLES), env_threads):
             try:
-                env_flag(name)
+                check()
             except dyncore.ConfigError as exc:
                 fail(str(exc), exc.exit_code)
         try:
@@ -117,6 +148,8 @@ class DyncoreGroup(click.Group):
             from dyncore.faults import plugin_fault
 
             fail(plugin_fault(exc) or f"internal error ({type(exc).__name__}: {exc}); rerun with --debug for the traceback and report it")
+        finally:
+            set_threads(None)  # --threads holds for this command only (in-process callers run several)
 
 
 def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
@@ -128,8 +161,10 @@ def _one_line_warning(message: Warning | str, category: type[Warning], filename:
 @click.group(cls=DyncoreGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(dyncore.__version__, prog_name="dyncore")
 @click.option("--debug", is_flag=True, help="Show Python tracebacks on errors (or set DYNCORE_DEBUG=1).")
-def cli(debug: bool) -> None:
+@click.option("--threads", type=ThreadsType(), help=THREADS_HELP)
+def cli(debug: bool, threads: int | str | None) -> None:
     """Learn dynamical systems from data with RNNs and Neural ODEs, and test what was learned."""
+    set_threads(threads)
 
 
 def main() -> None:

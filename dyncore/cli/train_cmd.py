@@ -73,4 +73,6 @@ def train_command(model: str, data: str, out: str, trainer: str | None, epochs: 
     h = run.history
     tail = f", {h.stopped}" if h.stopped else ""
     loss = f"{h.loss[-1]:.4e}" if h else "n/a"
-    click.echo(f"wrote {out}: {run.model.name}, {len(h)} epochs, final loss {loss}{tail} ({time.monotonic() - start:.1f} s)")
+    threads = run.config.get("threads") or {}
+    on = f", on {threads['threads']} thread{'s' if threads['threads'] != 1 else ''} ({threads['source']})" if threads else ""
+    click.echo(f"wrote {out}: {run.model.name}, {len(h)} epochs, final loss {loss}{tail}{on} ({time.monotonic() - start:.1f} s)")

@@ -203,6 +203,8 @@ CASES = [
     ("sweep sweep_ok.toml -o s --executor rey", 2, r"'rey' is not one of 'local', 'ray'"),
     ("list sytems", 2, r"'sytems' is not one of"),
     ("nosuchcommand", 2, r"No such command 'nosuchcommand'"),
+    ("--threads 0 list", 2, r"Invalid value for '--threads': must be a positive number of threads or auto, got '0'"),
+    ("train node lorenz.npz -o r --threads many", 2, r"Invalid value for '--threads': .* or auto, got 'many'"),
     # parameters are typed and finite (a NaN parameter used to hang the solver)
     ("simulate lorenz --param rho=NaN -o a.npz", 2, r"parameter 'rho' of system 'lorenz' must be a finite number"),
     ("simulate lorenz --param rho=abc -o a.npz", 2, r"parameter 'rho' .* must be a number such as 28.0, got 'abc'"),
@@ -351,6 +353,12 @@ def test_on_off_variables_refuse_values_that_are_neither(workspace, variable):
     ]
     off = run_dyncore("train", "node", "nan.npz", "-o", "r", cwd=workspace, env={"DYNCORE_DEBUG": "Off"})
     assert off.returncode == 2 and "Traceback" not in off.stderr
+
+
+def test_threads_variable_is_checked_before_any_command(workspace):
+    result = run_dyncore("list", "systems", cwd=workspace, env={"DYNCORE_THREADS": "lots"})
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == ["dyncore: error: DYNCORE_THREADS must be a positive number of threads or auto, got 'lots'"]
 
 
 def test_memory_cap_variable_is_used_and_checked(workspace, monkeypatch):
