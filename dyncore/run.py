@@ -355,8 +355,8 @@ def train(
     Args:
         model: a model name (built with ``hparams``) or a :class:`~dyncore.Model` instance.
         data: a :class:`~dyncore.Trajectory` or a data file (.npz, .csv).
-        trainer: a trainer name (built with ``options``) or instance; default ``full_batch``
-            (when resuming: the run's own trainer).
+        trainer: a trainer name (built with ``options``) or instance; default the model's
+            ``default_trainer`` (``full_batch``; when resuming: the run's own trainer).
         out: the run directory; it must not exist (or be empty) unless ``resume`` or ``force``.
         resume: continue the run in ``out`` from its checkpoint; ``options`` given here override
             the saved ones (e.g. more ``epochs``).
@@ -400,7 +400,7 @@ def train(
         if out is not None and out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
             raise OutputExistsError(f"{out} exists; pass --resume to continue that run or --force to replace it")
         model = dyncore.models.resolve(model, **(hparams or {})) if isinstance(model, str) else _instance(model, hparams)
-        trainer = "full_batch" if trainer is None else trainer
+        trainer = getattr(model, "default_trainer", "full_batch") if trainer is None else trainer
     if not isinstance(trainer, str) and options:
         raise ConfigError("options can only be given with a trainer name, not with a trainer instance")
     if isinstance(trainer, str):
