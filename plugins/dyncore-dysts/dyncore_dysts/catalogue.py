@@ -1,0 +1,59 @@
+"""Regenerate ``catalogue.json`` from the installed dysts: ``python -m dyncore_dysts.catalogue``.
+
+A system enters the catalogue when dysts' right-hand side, run in torch, equals dysts' own
+numpy result at the published initial condition; the others are listed with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+
+from dyncore_dysts.plugin import CATALOGUE
+from dyncore_dysts.systems import _import_flows, _metadata, make
+
+
+def _summary(name: str, meta: dict[str, Any]) -> str:
+    text = " ".join((meta.get("description") or name).split()).split(". ")[0].rstrip(".")
+    return (text[:77] + "...") if len(text) > 80 else text
+
+
+def build() -> dict[str, Any]:
+    """``{"dysts": version, "systems": {name: {dim, summary}}, "unsupported": {name: reason}}``."""
+    from importlib.metadata import version
+
+    from dysts.base import DynSys
+
+    flows = _import_flows()
+    systems, unsupported = {}, {}
+    for name, meta in sorted(_metadata(flows).items()):
+        cls = getattr(flows, name, None)
+        if cls is None:
+            unsupported[name] = "in dysts' metadata but not in dysts.flows"
+        elif meta.get("delay"):
+            unsupported[name] = "a delay differential equation: its state is a history, not a point (no dyncore System)"
+        elif cls.rhs is not DynSys.rhs:
+            unsupported[name] = "its right-hand side is a custom numpy method (matrices, loops), not a translatable _rhs"
+        else:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    expected = np.asarray(cls().rhs(np.asarray(meta["initial_conditions"], dtype=float), 0.3), dtype=float)
+                system = make(name)()
+                got = system.vector_field(torch.tensor(0.3, dtype=torch.float64), system.default_x0()).numpy()
+                if got.shape != expected.shape or not np.allclose(got, expected, rtol=1e-9, atol=1e-12):
+                    unsupported[name] = "its right-hand side computes differently in torch (shape or values differ from dysts')"
+                    continue
+                systems[name] = {"dim": system.dim, "summary": _summary(name, meta)}
+            except Exception as exc:  # any failure of the translation makes the system unsupported, with the reason
+                unsupported[name] = f"its right-hand side does not run in torch ({type(exc).__name__}: {str(exc).splitlines()[0][:80]})"
+    return {"dysts": version("dysts"), "systems": systems, "unsupported": unsupported}
+
+
+if __name__ == "__main__":
+    CATALOGUE.write_text(json.dumps(build(), indent=1, sort_keys=True) + "\n")
+    print(f"wrote {CATALOGUE}")
