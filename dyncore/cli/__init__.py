@@ -27,6 +27,7 @@ COMMANDS = {
     "evaluate": "dyncore.cli.evaluate_cmd:evaluate_command",
     "train": "dyncore.cli.train_cmd:train_command",
     "predict": "dyncore.cli.predict_cmd:predict_command",
+    "compare": "dyncore.cli.compare_cmd:compare_command",
 }
 
 

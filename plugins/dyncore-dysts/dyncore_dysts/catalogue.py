@@ -1,7 +1,8 @@
 """Regenerate ``catalogue.json`` from the installed dysts: ``python -m dyncore_dysts.catalogue``.
 
-A system enters the catalogue when dysts' right-hand side, run in torch, equals dysts' own
-numpy result at the published initial condition; the others are listed with the reason.
+A system enters the catalogue when dysts' right-hand side, run in torch on a batch of two states
+near the published initial condition, equals dysts' own numpy result at each; the others are
+listed with the reason.
 """
 
 from __future__ import annotations
@@ -40,11 +41,13 @@ def build() -> dict[str, Any]:
             unsupported[name] = "its right-hand side is a custom numpy method (matrices, loops), not a translatable _rhs"
         else:
             try:
+                x0 = np.asarray(meta["initial_conditions"], dtype=float)
+                states = np.stack([x0, x0 * 1.01 + 0.01])  # a batch: a right-hand side with a Python `if` on a state fails here
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    expected = np.asarray(cls().rhs(np.asarray(meta["initial_conditions"], dtype=float), 0.3), dtype=float)
+                    expected = np.stack([np.asarray(cls().rhs(s, 0.3), dtype=float) for s in states])
                 system = make(name)()
-                got = system.vector_field(torch.tensor(0.3, dtype=torch.float64), system.default_x0()).numpy()
+                got = system.vector_field(torch.tensor(0.3, dtype=torch.float64), torch.as_tensor(states)).numpy()
                 if got.shape != expected.shape or not np.allclose(got, expected, rtol=1e-9, atol=1e-12):
                     unsupported[name] = "its right-hand side computes differently in torch (shape or values differ from dysts')"
                     continue

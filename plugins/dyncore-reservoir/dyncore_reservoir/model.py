@@ -41,12 +41,13 @@ class EchoStateNetwork(dyncore.Model):
     """Echo state network: a fixed random ReservoirPy reservoir, a ridge-regression readout; learns the trajectory.
 
     Hyperparameters:
-        reservoir (300): reservoir units.
+        reservoir (200): reservoir units.
         spectral_radius (0.9): of the recurrent weights.
         leak (1.0): leaking rate in (0, 1].
         input_scaling (0.5): of the input weights (the states are normalised).
         ridge (1e-6): the readout's ridge penalty.
-        washout (30): states fed to the reservoir before it predicts (the rollout context).
+        washout (20): states fed to the reservoir before it predicts (the rollout context); the
+            Lyapunov measurement re-reads it at every step, so its cost grows with washout * reservoir^2.
 
     Trained by ``closed_form``: one ridge solve for the one-step readout (see
     :meth:`fit_closed_form`). ``loss`` (the ``lookahead``-step free-run error from teacher-forced
@@ -55,7 +56,7 @@ class EchoStateNetwork(dyncore.Model):
 
     name = "esn"
     default_trainer = "closed_form"
-    default_hparams = {"reservoir": 300, "spectral_radius": 0.9, "leak": 1.0, "input_scaling": 0.5, "ridge": 1e-6, "washout": 30}
+    default_hparams = {"reservoir": 200, "spectral_radius": 0.9, "leak": 1.0, "input_scaling": 0.5, "ridge": 1e-6, "washout": 20}
 
     def __init__(self, **hparams: Any) -> None:
         super().__init__(**hparams)

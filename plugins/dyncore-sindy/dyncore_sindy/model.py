@@ -81,6 +81,7 @@ class Sindy(dyncore.Model):
         self.features = list(library.get_feature_names([f"x{i}" for i in range(self.dim)]))
         self.register_buffer("powers", torch.as_tensor(np.asarray(library.powers_), dtype=torch.int64))
         self.coefficients = nn.Parameter(torch.zeros(len(self.features), self.dim, dtype=torch.float64))
+        self._plan = None
 
     def config(self) -> dict[str, Any]:
         """The base config plus the library's feature names (JSON), in the coefficients' row order."""
@@ -88,15 +89,29 @@ class Sindy(dyncore.Model):
 
     # -- the field -------------------------------------------------------------------------
     def library(self, x: torch.Tensor) -> torch.Tensor:
-        """The candidate terms ``Theta(x)``, ``(..., n_features)``: monomials built by products (smooth at 0)."""
-        columns = []
-        for row in self.powers.tolist():
-            term = torch.ones_like(x[..., 0])
-            for j, p in enumerate(row):
-                for _ in range(p):
-                    term = term * x[..., j]
-            columns.append(term)
-        return torch.stack(columns, dim=-1)
+        """The candidate terms ``Theta(x)``, ``(..., n_features)``, built degree by degree (smooth at 0, no ``x ** 0``).
+
+        Each term of degree d is a term of degree d - 1 times one variable: one gather and one product per degree.
+        """
+        columns = torch.ones_like(x[..., :1]).expand(*x.shape[:-1], len(self.features)).clone()
+        for rows, parents, variables in self._by_degree():
+            columns[..., rows] = columns[..., parents] * x[..., variables]
+        return columns
+
+    def _by_degree(self) -> list[tuple[list[int], list[int], list[int]]]:
+        """Per degree >= 1: (term rows, the rows of their degree - 1 parents, the variable each multiplies in)."""
+        if getattr(self, "_plan", None) is None:
+            powers = [tuple(row) for row in self.powers.tolist()]
+            index = {row: i for i, row in enumerate(powers)}
+            plan: dict[int, tuple[list[int], list[int], list[int]]] = {}
+            for i, row in enumerate(powers):
+                if sum(row):
+                    j = next(k for k, p in enumerate(row) if p)
+                    parent = tuple(p - (k == j) for k, p in enumerate(row))
+                    rows, parents, variables = plan.setdefault(sum(row), ([], [], []))
+                    rows.append(i), parents.append(index[parent]), variables.append(j)
+            self._plan = [plan[d] for d in sorted(plan)]
+        return self._plan
 
     def vector_field(self, t: torch.Tensor | float, x: torch.Tensor) -> torch.Tensor:
         """The identified field ``Theta(x) Xi``, batched over leading dimensions, in ``x``'s dtype."""
