@@ -8,7 +8,7 @@ and ``--timeout`` seconds per system (an alarm; the sweep runs in one process). 
 per system and prints the counts within 10 % and 25 % of dysts' ``maximum_lyapunov_estimated`` and
 of the first exponent of its ``lyapunov_spectrum_estimated``. Usage:
 
-    python benchmarks/dysts_lyapunov.py [--only Lorenz,Rossler] [--timeout 12] [-o dysts_lyapunov.jsonl]
+    python benchmarks/dysts_lyapunov.py [--only Lorenz,Rossler] [--timeout 20] [--max-steps 1000] [-o dysts_lyapunov.jsonl]
 """
 
 from __future__ import annotations
@@ -65,8 +65,8 @@ def _alarm(signum: int, frame: object) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="", help="Comma-separated dysts names (default: the whole catalogue).")
-    parser.add_argument("--timeout", type=int, default=12, help="Seconds per system (SIGALRM), beyond which it is reported as capped.")
-    parser.add_argument("--max-steps", type=int, default=3000, help="Cap on the settling and averaging steps.")
+    parser.add_argument("--timeout", type=int, default=20, help="Seconds per system (SIGALRM), beyond which it is reported as capped.")
+    parser.add_argument("--max-steps", type=int, default=1000, help="Cap on the settling and averaging steps.")
     parser.add_argument("--settle", type=float, default=10.0, help="Settling transient in Lyapunov times.")
     parser.add_argument("--min-periods", type=float, default=20.0, help="... and at least this many published periods.")
     parser.add_argument("-o", "--output", default="dysts_lyapunov.jsonl")

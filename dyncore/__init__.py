@@ -49,6 +49,7 @@ __all__ = [
     "train",
     "Run",
     "evaluate",
+    "compare",
 ]
 
 _LAZY = {
@@ -76,6 +77,7 @@ _LAZY = {
     "train": "dyncore.run:train",
     "Run": "dyncore.run:Run",
     "evaluate": "dyncore.evaluation:evaluate",
+    "compare": "dyncore.comparison:compare",
 }
 _REGISTRIES = ("systems", "models", "solvers", "trainers", "chaos_tests")
 

@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("dyncore_sindy")
 
 import dyncore  # noqa: E402
-from dyncore.compare import compare, install_hint  # noqa: E402
+from dyncore.comparison import compare, install_hint  # noqa: E402
 from dyncore.errors import ConfigError, OutputExistsError, TrainingDiverged, UnknownNameError  # noqa: E402
 from conftest import run_dyncore  # noqa: E402
 

@@ -26,9 +26,9 @@ def compare_command(data: Path, models: str, system_name: str | None, seeds: int
 
     A model whose plugin is not installed is skipped with the extra that installs it; one that fails
     is recorded in the table with its reason.
-    Python: dyncore.compare.compare(data, models, system=..., seeds=..., out=..., epochs=..., n_tests=...).
+    Python: dyncore.compare(data, models, system=..., seeds=..., out=..., epochs=..., n_tests=...).
     """
-    from dyncore.compare import compare, markdown
+    from dyncore.comparison import compare, markdown
 
     names = [m.strip() for m in models.split(",") if m.strip()]
     result = compare(data, names, system=system_name, seeds=seeds, out=out, force=force, epochs=epochs, n_tests=n_tests,
