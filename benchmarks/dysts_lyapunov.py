@@ -20,7 +20,6 @@ import signal
 import time
 import warnings
 
-
 #: Starts per system, measured as one batch.
 STARTS = 8
 
@@ -72,7 +71,6 @@ def main() -> None:
     parser.add_argument("-o", "--output", default="dysts_lyapunov.jsonl")
     args = parser.parse_args()
     import torch
-
     from dyncore_dysts.plugin import CATALOGUE
 
     torch.set_num_threads(1)

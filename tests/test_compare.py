@@ -8,10 +8,11 @@ import pytest
 
 pytest.importorskip("dyncore_sindy")
 
+from conftest import run_dyncore  # noqa: E402
+
 import dyncore  # noqa: E402
 from dyncore.comparison import compare, install_hint  # noqa: E402
 from dyncore.errors import ConfigError, OutputExistsError, TrainingDiverged, UnknownNameError  # noqa: E402
-from conftest import run_dyncore  # noqa: E402
 
 QUICK = {"seeds": 1, "n_tests": 2, "lyapunov_steps": 50, "long_time": 5.0, "horizon": 3.0}
 

@@ -13,10 +13,11 @@ import torch
 pytest.importorskip("dysts")
 pytest.importorskip("dyncore_dysts")
 
+from conftest import REPO  # noqa: E402
+
 import dyncore  # noqa: E402
 from dyncore.errors import UnknownNameError  # noqa: E402
 from dyncore.testing import parametrize_with_checks  # noqa: E402
-from conftest import REPO  # noqa: E402
 
 SAMPLE = ["dysts.Lorenz", "dysts.Rossler", "dysts.Aizawa", "dysts.ForcedBrusselator", "dysts.LorenzCoupled"]
 
