@@ -47,7 +47,8 @@ def test_fits_in_one_call_and_reloads_without_pickles(tmp_path):
     state = torch.load(tmp_path / "run" / "weights.pt", weights_only=True)
     assert {"W", "W_in", "readout", "readout_bias", "mean", "scale", "dt"} <= set(state)
     loaded = dyncore.Run.load(tmp_path / "run")
-    context, t = torch.as_tensor(data.x[:30]), torch.as_tensor(data.t[:80])
+    k = run.model.context_length
+    context, t = torch.as_tensor(data.x[:k]), torch.as_tensor(data.t[:80])
     with torch.no_grad():
         a, b = run.model.rollout(context, t), loaded.model.rollout(context, t)
     assert torch.equal(a, b)
@@ -66,4 +67,4 @@ def test_bad_input():
             dyncore.models.create("esn", **hparams)
     model = dyncore.train("esn", decaying_rotation(60), hparams={"reservoir": 20}).model
     with pytest.raises(DataError, match="trained with dt"):
-        model.rollout(torch.as_tensor(decaying_rotation(60).x[:30]), torch.arange(40, dtype=torch.float64) * 0.05)
+        model.rollout(torch.as_tensor(decaying_rotation(60).x[: model.context_length]), torch.arange(40, dtype=torch.float64) * 0.05)
