@@ -149,7 +149,8 @@ def _fill(row: dict[str, Any], report: dict[str, Any]) -> None:
     ly = report.get("lyapunov") or {}
     true = ly["true"][0] if ly.get("true") else None
     scale = true if (vpt.get("lyapunov_times") is not None and true) else None
-    row["vpt"] = vpt.get("lyapunov_times") if scale else vpt.get("median")
+    median = vpt.get("median")
+    row["vpt"] = median * scale if (scale and median is not None) else median  # the median over held-out starts
     row["vpt_unit"] = "Lyapunov times" if scale else "time units"
     row["vpt_per_start"] = [v * scale if scale else v for v in vpt.get("per_start", [])]
     row["lambda1_learned"] = ly["learned"][0] if ly.get("learned") else None
