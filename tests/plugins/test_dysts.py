@@ -66,6 +66,14 @@ def test_field_is_dysts_code_batched_and_differentiable():
     assert torch.isfinite(x.grad).all()
 
 
+def test_a_field_with_heaviside_is_differentiable():
+    """FluidTrampoline uses np.heaviside, which torch cannot differentiate: the stand-in can (derivative 0)."""
+    system = dyncore.systems.create("dysts.FluidTrampoline")
+    x = system.default_x0().repeat(2, 1).requires_grad_()
+    system.vector_field(torch.tensor(0.3, dtype=torch.float64), x).sum().backward()
+    assert torch.isfinite(x.grad).all()
+
+
 def test_unknown_dysts_name_suggests_dysts_names():
     with pytest.raises(UnknownNameError, match="did you mean 'dysts.Lorenz'"):
         dyncore.systems.create("dysts.Lorenz63")

@@ -33,8 +33,10 @@ def arctan2(y: Any, x: Any) -> torch.Tensor:
 
 
 def heaviside(x: Any, value: Any) -> torch.Tensor:
+    """numpy's heaviside, differentiable (zero derivative): ``torch.heaviside`` has no autograd formula."""
     x = _t(x)
-    return torch.heaviside(x, torch.as_tensor(value, dtype=x.dtype, device=x.device))
+    value = torch.as_tensor(value, dtype=x.dtype, device=x.device)
+    return torch.where(x > 0, torch.ones_like(x), torch.where(x == 0, value, torch.zeros_like(x)))
 
 
 def mod(x: Any, y: Any) -> torch.Tensor:
