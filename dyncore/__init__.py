@@ -52,6 +52,7 @@ __all__ = [
     "sweep",
     # how the work runs
     "set_threads",
+    "compare",
 ]
 
 _LAZY = {
@@ -81,6 +82,7 @@ _LAZY = {
     "evaluate": "dyncore.evaluation:evaluate",
     "sweep": "dyncore.sweeps:sweep",
     "set_threads": "dyncore.threads:set_threads",
+    "compare": "dyncore.comparison:compare",
 }
 _REGISTRIES = ("systems", "models", "solvers", "trainers", "chaos_tests")
 

@@ -23,6 +23,9 @@ class Model(nn.Module):
 
     name: ClassVar[str] = ""
     default_hparams: ClassVar[dict[str, Any]] = {}
+    #: The trainer :func:`dyncore.train` uses when none is named: gradient epochs (``full_batch``), or
+    #: ``closed_form`` for a model fitted in one call by its own ``fit_closed_form(examples)``.
+    default_trainer: ClassVar[str] = "full_batch"
 
     def __init__(self, **hparams: Any) -> None:
         super().__init__()

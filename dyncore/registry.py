@@ -26,6 +26,20 @@ KINDS = {
 }
 
 
+def valid_name(name: object) -> bool:
+    """True for a lower_snake_case identifier (``van_der_pol``) or a namespaced name ``prefix.Name``.
+
+    A namespaced name keeps another library's own spelling after a lower_snake_case prefix naming that
+    library (``dysts.Rossler``), so its users find its names as they know them.
+    """
+    if not isinstance(name, str):
+        return False
+    prefix, dot, rest = name.partition(".")
+    if dot:
+        return prefix.isidentifier() and prefix == prefix.lower() and rest.isidentifier()
+    return name.isidentifier() and name == name.lower()
+
+
 def import_target(target: str) -> Any:
     """Import ``"package.module:attr"`` and return the attribute."""
     module_name, _, attr = target.partition(":")
@@ -200,14 +214,15 @@ class Registrar:
         """Register ``target`` (a class, or ``"package.module:Class"`` imported on first use) as ``name``.
 
         Args:
-            name: lower_snake_case identifier users type, e.g. ``"lorenz"``.
+            name: lower_snake_case identifier users type, e.g. ``"lorenz"``, or a library's own name
+                behind a lower_snake_case prefix, e.g. ``"dysts.Rossler"`` (see :func:`valid_name`).
             target: the class, or a lazy ``"module:Class"`` string (keeps ``dyncore list`` fast).
             summary: one line shown by ``dyncore list``; defaults to the class docstring's first line.
         """
         kind = self._registry.kind
         error = None
-        if not isinstance(name, str) or not name.isidentifier() or name != name.lower():
-            self._problems.append(f"{kind} name {name!r} is not a lower_snake_case identifier")
+        if not valid_name(name):
+            self._problems.append(f"{kind} name {name!r} is not a lower_snake_case identifier (or prefix.Name)")
             return
         if isinstance(target, str):
             if ":" not in target:

@@ -484,8 +484,8 @@ def train(
     Args:
         model: a model name (built with ``hparams``) or a :class:`~dyncore.Model` instance.
         data: a :class:`~dyncore.Trajectory` or a data file (.npz, .csv).
-        trainer: a trainer name (built with ``options``) or instance; default ``full_batch``
-            (when resuming: the run's own trainer).
+        trainer: a trainer name (built with ``options``) or instance; default the model's
+            ``default_trainer`` (``full_batch``; when resuming: the run's own trainer).
         out: the run directory; it must not exist (or be empty) unless ``resume`` or ``force``.
         resume: continue the run in ``out`` from its checkpoint; ``options`` given here override
             the saved ones (e.g. more ``epochs``).
@@ -555,7 +555,7 @@ def _train(model: str | Model, data: Trajectory | str | Path, trainer: str | Tra
             if declared is not None:  # weights, gradients and two optimizer moments
                 check_size(f"training model {model.name!r} with these hyperparameters", 4 * declared,
                            "use a smaller network (hidden, depth, layers)")
-        trainer = "full_batch" if trainer is None else trainer
+        trainer = model.default_trainer if trainer is None else trainer
     if not isinstance(trainer, str) and options:
         raise ConfigError("options can only be given with a trainer name, not with a trainer instance")
     if isinstance(trainer, str):

@@ -71,6 +71,18 @@ def test_names_must_be_lower_snake_case():
     assert "Bad-Name" not in registry and "lower_snake_case" in problems[0]
 
 
+def test_a_wrapped_library_keeps_its_spelling_behind_a_prefix():
+    """``prefix.Name`` (one dot, a lower_snake_case prefix) is a valid name: dysts.Rossler; other shapes are not."""
+    registry, problems = make_registry()
+    for name in ("dysts.Rossler", "my_lib.duffing_2"):
+        Registrar(registry, "lib", "", problems).add(name, Euler)
+        assert name in registry
+    for name in ("Dysts.Rossler", "a.b.c", "dysts.", ".Rossler", "dysts.2x"):
+        Registrar(registry, "lib", "", problems).add(name, Euler)
+        assert name not in registry
+    assert len(problems) == 5 and all("prefix.Name" in p for p in problems)
+
+
 def test_lazy_target_that_fails_to_import_names_the_plugin():
     registry, problems = make_registry()
     Registrar(registry, "ghostly", "ghost-dist", problems).add("ghost", "no_such_mod_abc:Thing", summary="x")

@@ -29,6 +29,7 @@ COMMANDS = {
     "train": "dyncore.cli.train_cmd:train_command",
     "predict": "dyncore.cli.predict_cmd:predict_command",
     "sweep": "dyncore.cli.sweep_cmd:sweep_command",
+    "compare": "dyncore.cli.compare_cmd:compare_command",
 }
 
 

@@ -21,7 +21,7 @@ def _sigterm_as_interrupt(seen: list[int]):
 @click.argument("model")
 @click.argument("data", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", "out", required=True, type=click.Path(file_okay=False), help="Run directory to create.")
-@click.option("--trainer", help="Trainer name (default full_batch; on --resume the run's own); see `dyncore list trainers`.")
+@click.option("--trainer", help="Trainer name (default: the model's own, full_batch for node and rnn; on --resume the run's own); see `dyncore list trainers`.")
 @click.option("--epochs", type=int, help="Number of epochs (default 2000).")
 @click.option("--lr", type=float, help="Learning rate (default 1e-2; the last 10% of epochs run at lr / 10 unless --option lr_final=... is given).")
 @click.option("--lookahead", type=int, help="Predicted steps per example (default 1; keep 1 for chaotic systems).")

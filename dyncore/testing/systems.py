@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from dyncore.errors import ConfigError
+from dyncore.registry import valid_name
 from dyncore.system import System
 
 
@@ -27,9 +28,9 @@ def _t() -> torch.Tensor:
 
 
 def check_declares_name_and_parameters(system: System) -> None:
-    """``name`` is a lower_snake_case identifier, ``dim`` a positive int, parameters JSON-serialisable."""
+    """``name`` is a lower_snake_case identifier (or ``prefix.Name``), ``dim`` a positive int, parameters JSON-serialisable."""
     cls = type(system)
-    assert isinstance(cls.name, str) and cls.name.isidentifier() and cls.name == cls.name.lower(), cls.name
+    assert valid_name(cls.name), cls.name
     assert isinstance(system.dim, int) and system.dim >= 1, f"dim must be a positive int, got {system.dim!r}"
     assert set(system.params) == set(cls.default_params), "params must be exactly the declared default_params"
     json.dumps(system.params)

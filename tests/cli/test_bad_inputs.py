@@ -249,7 +249,18 @@ CASES = [
     ("predict run_bomb -o p.npz", 1, r"weights.pt holds 64 MiB of data but the model in config.json declares"),
     ("train node lorenz.npz -o run_noepoch --resume", 1, r"epoch must be an integer >= 0, got 'abc'"),
     ("train node lorenz.npz -o run_negepoch --resume", 1, r"epoch must be an integer >= 0, got -100"),
+    ("compare lorenz.npz --models nodee -o c", 2, r"unknown model 'nodee'; did you mean 'node'"),
+    ("compare lorenz.npz --models node --seeds 0 -o c", 2, r"seeds must be a positive integer"),
+    ("compare lorenz.npz --models node --system lorenzz -o c", 2, r"unknown system 'lorenzz'"),
 ]
+# The field's other libraries, where their plugins are installed (CI installs them all).
+if "sindy" in dyncore.models:
+    CASES += [
+        ("train sindy lorenz.npz -o r --hparam threshold=1000", 2, r"PySINDy kept no term.*threshold 1000.*lower --hparam threshold"),
+        ("train sindy lorenz.npz -o r --epochs 5", 2, r"unknown option 'epochs'.*for trainer 'closed_form'"),
+    ]
+if "dysts.Lorenz" in dyncore.systems:
+    CASES += [("simulate dysts.Lorenz63 -o a.npz", 2, r"unknown system 'dysts.Lorenz63'; did you mean 'dysts.Lorenz'")]
 
 
 @contextlib.contextmanager

@@ -282,3 +282,37 @@ def test_lean_adam_is_torchs_fused_adam_bit_for_bit():
             if step == 6:
                 opt.param_groups[0]["lr"] = 1e-3
     assert all(torch.equal(a, b) for a, b in zip(ours, theirs))
+
+
+# -- closed_form: one call of a model's own fit ----------------------------------------------------
+class _ClosedFormStep(LinearStepModel):
+    """The kit's linear step model with a least-squares fit: x_{k+1} - x_k = A x_k solved exactly."""
+
+    name = "closed_form_test_model"
+    default_trainer = "closed_form"
+    default_hparams = {"nan_after": 0, "broken": False}
+
+    def fit_closed_form(self, examples):
+        x, y = examples["x0"], examples["target"][:, 0] - examples["x0"]
+        self.step.weight.copy_(torch.linalg.lstsq(x, y).solution.T)
+        return self.loss(examples) * (float("nan") if self.hparams["broken"] else 1.0)
+
+
+def test_closed_form_fits_once_and_is_the_default_of_such_models():
+    run = dyncore.train(_ClosedFormStep(), rotation_data())
+    assert run.config["trainer"]["name"] == "closed_form" and len(run.history) == 1
+    assert run.history.loss[0] < 1e-20
+
+
+def test_closed_form_refuses_a_model_without_a_closed_form():
+    with pytest.raises(ConfigError, match="no closed-form fit.*full_batch"):
+        trainer("closed_form").fit(LinearStepModel(), rotation_data())
+    with pytest.raises(ConfigError, match="epochs"):
+        trainer("closed_form", epochs=3)
+
+
+def test_closed_form_nan_keeps_the_untrained_weights():
+    model = _ClosedFormStep(broken=True)
+    with pytest.raises(TrainingDiverged, match="closed-form fit gave loss nan"):
+        trainer("closed_form").fit(model, rotation_data())
+    assert torch.isfinite(model.step.weight).all()

@@ -1,0 +1,1 @@
+"""dyncore-dysts: dysts' continuous-time chaotic systems as dyncore Systems named ``dysts.<Name>``."""

@@ -1,0 +1,1 @@
+"""dyncore-reservoir: a ReservoirPy echo state network as a dyncore model named ``esn``."""

@@ -1,0 +1,1 @@
+"""dyncore-sindy: PySINDy (sparse identification of nonlinear dynamics) as a dyncore model named ``sindy``."""
