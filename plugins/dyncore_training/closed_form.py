@@ -19,7 +19,7 @@ from dyncore.errors import ConfigError, TrainingDiverged
 from dyncore.model import Model
 from dyncore.trainer import Callback, History, Trainer
 from dyncore.trajectory import Trajectory
-from dyncore_training.loop import _check_int, resolve_device
+from dyncore_training.loop import _check_int, prepare_seeded
 
 
 class ClosedForm(Trainer):
@@ -51,12 +51,7 @@ class ClosedForm(Trainer):
         if not callable(solve):
             raise ConfigError(f"model {model.name!r} has no closed-form fit; train it with a gradient trainer such as full_batch")
         o = self.options
-        device = resolve_device(o["device"])
-        if model.dim is None:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(o["seed"])
-                model.prepare(trajectory)
-        model.to(device)
+        prepare_seeded(model, trajectory, o["seed"], o["device"])
         examples = model.examples(trajectory, o["lookahead"])
         history = History()
         state: dict[str, Any] = {"trajectory": trajectory, "examples": examples, "history": history, "epoch": 0,

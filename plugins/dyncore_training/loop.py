@@ -135,12 +135,7 @@ class GradientTrainer(Trainer):
                 ended, or was rolled back after a second signal, and the callbacks (checkpoint) ran.
         """
         o = self.options
-        device = resolve_device(o["device"])
-        if model.dim is None:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(o["seed"])
-                model.prepare(trajectory)
-        model.to(device)
+        prepare_seeded(model, trajectory, o["seed"], o["device"])
         if resume is not None:  # before examples: the normalisation buffers are part of the state
             _load_model_state(model, resume)
         examples = model.examples(trajectory, o["lookahead"])
@@ -301,6 +296,15 @@ def make_adam(params: list[torch.Tensor], lr: float, weight_decay: float) -> tor
         except RuntimeError:
             pass
     return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+
+
+def prepare_seeded(model: Model, trajectory: Trajectory, seed: int, device: Any) -> None:
+    """Build an unbuilt ``model`` on the data under ``seed`` (torch's global RNG restored after) and move it to ``device``."""
+    if model.dim is None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model.prepare(trajectory)
+    model.to(resolve_device(device))
 
 
 def resolve_device(name: Any) -> torch.device:
