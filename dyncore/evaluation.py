@@ -327,7 +327,7 @@ def _compute_exponents(system: Any, dt: float, steps: int, k: int, notes: list[s
     from dyncore import metrics
 
     span = _reference_span(system)
-    settle = max(float(getattr(system, "default_transient", 0.0) or 0.0), span)
+    settle = max(_declared_transient(system), span)
     n_steps = max(int(steps), math.ceil(span / dt))
     try:
         starts = system.simulate(None, np.array([0.0, dt]), batch=TRUE_LYAPUNOV_STARTS, seed=0, transient=settle).x[0]
@@ -370,6 +370,11 @@ def _settling_time(system: Any, lam: float | None) -> float:
     period = system.reference().get("period")
     if isinstance(period, (int, float)) and period > 0:
         return TRANSIENT_PERIODS * float(period)
+    return _declared_transient(system)
+
+
+def _declared_transient(system: Any) -> float:
+    """The transient the system declares (``default_transient``), 0 when it declares none."""
     return float(getattr(system, "default_transient", 0.0) or 0.0)
 
 
