@@ -22,6 +22,7 @@ __all__ = [
     "solvers",
     "trainers",
     "chaos_tests",
+    "recipes",
     # for plugin authors
     "hookimpl",
     "System",
@@ -32,6 +33,7 @@ __all__ = [
     "History",
     "ChaosTest",
     "ChaosResult",
+    "Recipe",
     "Trajectory",
     "PluginStatus",
     "plugin_statuses",
@@ -65,6 +67,7 @@ _LAZY = {
     "History": "dyncore.trainer:History",
     "ChaosTest": "dyncore.chaos:ChaosTest",
     "ChaosResult": "dyncore.chaos:ChaosResult",
+    "Recipe": "dyncore.recipe:Recipe",
     "Trajectory": "dyncore.trajectory:Trajectory",
     "PluginStatus": "dyncore.plugins:PluginStatus",
     "plugin_statuses": "dyncore.plugins:statuses",
@@ -84,7 +87,7 @@ _LAZY = {
     "set_threads": "dyncore.threads:set_threads",
     "compare": "dyncore.comparison:compare",
 }
-_REGISTRIES = ("systems", "models", "solvers", "trainers", "chaos_tests")
+_REGISTRIES = ("systems", "models", "solvers", "trainers", "chaos_tests", "recipes")
 
 
 def __getattr__(name: str) -> Any:

@@ -55,6 +55,15 @@ def register_chaos_tests(registry):
 
 
 @hookspec
+def register_recipes(registry):
+    """Register training recipes (subclasses of :class:`dyncore.Recipe`): named presets of trainer,
+    options and hyperparameters that ``dyncore train --recipe NAME`` applies.
+
+    :param registry: a :class:`dyncore.registry.Registrar` for recipes.
+    """
+
+
+@hookspec
 def register_commands(cli):
     """Add commands to the ``dyncore`` command line.
 

@@ -23,6 +23,7 @@ KINDS = {
     "solvers": ("solver", "dyncore.solver:Solver"),
     "trainers": ("trainer", "dyncore.trainer:Trainer"),
     "chaos_tests": ("chaos test", "dyncore.chaos:ChaosTest"),
+    "recipes": ("recipe", "dyncore.recipe:Recipe"),
 }
 
 

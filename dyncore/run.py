@@ -50,6 +50,7 @@ from dyncore.io import atomic_write, check_output
 from dyncore.limits import check_size, format_bytes
 from dyncore.model import Model
 from dyncore.params import resolve_device
+from dyncore.recipe import Recipe
 from dyncore.threads import env_threads, model_work, parse_threads, threads_for, with_threads
 from dyncore.trainer import Callback, History, Trainer
 from dyncore.trajectory import Trajectory
@@ -477,6 +478,7 @@ def train(
     force: bool = False,
     callbacks: list[Callback] | tuple = (),
     threads: int | str | None = None,
+    recipe: str | Recipe | None = None,
     **options: Any,
 ) -> Run:
     """Train ``model`` on ``data`` and return the :class:`Run` (saved in ``out`` when given).
@@ -495,6 +497,9 @@ def train(
         threads: torch's intra-op threads for this run: a count, ``"auto"``, or ``None`` for the
             default (one unless the model and batch are large; see :mod:`dyncore.threads`). The
             choice is recorded in ``config.json`` under ``threads``.
+        recipe: a recipe name (``dyncore list recipes``) or :class:`~dyncore.Recipe`: its trainer,
+            options and hyperparameters, each overridden by the ones given here; recorded in
+            ``config.json`` under ``recipe``.
         **options: trainer options: epochs, lr, lookahead, seed, device, snapshot_every,
             checkpoint_every, ...
     Returns:
@@ -513,25 +518,45 @@ def train(
     if threads is not None:
         parse_threads(threads, "threads")
     env_threads()  # a bad DYNCORE_THREADS is refused before anything is written
+    recipe_name = None
+    if recipe is not None:
+        trainer, hparams, options, recipe_name = _apply_recipe(recipe, model, trainer, hparams, options, resume)
     if out is None:
         if resume:
             raise ConfigError("resume needs the run directory (out=...)")
-        return _train(model, data, trainer, hparams, None, resume, force, callbacks, threads, options)
+        return _train(model, data, trainer, hparams, None, resume, force, callbacks, threads, options, recipe_name)
     if resume and not Path(out).is_dir():
         read_run_config(Path(out))  # "not a run directory", before the lock would create it
     with RunLock(out):
-        return _train(model, data, trainer, hparams, Path(out), resume, force, callbacks, threads, options)
+        return _train(model, data, trainer, hparams, Path(out), resume, force, callbacks, threads, options, recipe_name)
+
+
+def _apply_recipe(recipe: str | Recipe, model: str | Model, trainer: str | Trainer | None, hparams: dict[str, Any] | None,
+                  options: dict[str, Any], resume: bool) -> tuple[str | Trainer | None, dict[str, Any], dict[str, Any], str]:
+    """The trainer, hyperparameters and options of ``recipe``, overridden by the given ones, and its name."""
+    if resume:
+        raise ConfigError("a resumed run keeps the recipe it was trained with; drop the recipe")
+    chosen = dyncore.recipes.resolve(recipe)
+    model_name = model if isinstance(model, str) else model.name
+    new_trainer, new_hparams, new_options = chosen.settings(model_name, trainer if isinstance(trainer, str) or trainer is None else trainer.name, hparams, options)
+    if not isinstance(model, str) and new_hparams != (hparams or {}):
+        raise ConfigError(f"recipe {chosen.name!r} sets hyperparameters of {model_name!r}; pass the model by name, not as an instance")
+    if isinstance(trainer, Trainer):
+        if new_options != options:
+            raise ConfigError(f"recipe {chosen.name!r} sets trainer options; pass the trainer by name, not as an instance")
+        new_trainer = trainer
+    return new_trainer, new_hparams, new_options, chosen.name
 
 
 def _train(model: str | Model, data: Trajectory | str | Path, trainer: str | Trainer | None, hparams: dict[str, Any] | None,
            out: Path | None, resume: bool, force: bool, callbacks: list[Callback] | tuple, threads: int | str | None,
-           options: dict[str, Any]) -> Run:
+           options: dict[str, Any], recipe_name: str | None = None) -> Run:
     trajectory = data if isinstance(data, Trajectory) else Trajectory.load(data)
     source = None if isinstance(data, Trajectory) else str(data)
     payload = None
     if resume and out is not None:
         if (out / CONFIG).exists() or not (out / CHECKPOINT).exists():
-            read_run_config(out)  # a run killed before its first save has only its checkpoint
+            recipe_name = read_run_config(out).get("recipe")  # a run killed before its first save has only its checkpoint
         payload = read_checkpoint(out / CHECKPOINT)
         saved = payload["model"]
         changed = sorted(k for k, v in (hparams or {}).items() if saved.get("hparams", {}).get(k) != v)
@@ -588,6 +613,8 @@ def _train(model: str | Model, data: Trajectory | str | Path, trainer: str | Tra
         status = "stopped"
     config = _run_config(model, trainer, trajectory, source, history, status)
     config["threads"] = choice.as_dict()
+    if recipe_name is not None:
+        config["recipe"] = recipe_name
     run = Run(model=model, history=history, config=config, path=out, snapshot_t=trajectory.t)
     with _signals_held() as held:  # a Ctrl-C now would leave the run's files from two different epochs
         if out is not None:

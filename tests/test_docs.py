@@ -16,7 +16,7 @@ DOCS = REPO / "docs"
 
 
 def test_hooks_are_found():
-    assert set(HOOK_NAMES) == {n for n in vars(hookspecs) if n.startswith("register_")} and len(HOOK_NAMES) == 6
+    assert set(HOOK_NAMES) == {n for n in vars(hookspecs) if n.startswith("register_")} and len(HOOK_NAMES) == 7
 
 
 @pytest.mark.parametrize("hook", HOOK_NAMES)

@@ -1,4 +1,4 @@
-"""``dyncore list``: the registered systems, models, solvers, trainers and chaos tests."""
+"""``dyncore list``: the registered systems, models, solvers, trainers, chaos tests and recipes."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import click
 
-KIND_CHOICES = ["systems", "models", "solvers", "trainers", "chaos-tests"]
+KIND_CHOICES = ["systems", "models", "solvers", "trainers", "chaos-tests", "recipes"]
 
 
 def component_rows(kind: str | None = None) -> list[dict[str, str]]:

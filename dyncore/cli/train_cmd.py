@@ -21,6 +21,7 @@ def _sigterm_as_interrupt(seen: list[int]):
 @click.argument("model")
 @click.argument("data", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", "out", required=True, type=click.Path(file_okay=False), help="Run directory to create.")
+@click.option("--recipe", help="Named preset of trainer, options and hyperparameters (e.g. blog); explicit options override it; see `dyncore list recipes`.")
 @click.option("--trainer", help="Trainer name (default: the model's own, full_batch for node and rnn; on --resume the run's own); see `dyncore list trainers`.")
 @click.option("--epochs", type=int, help="Number of epochs (default 2000).")
 @click.option("--lr", type=float, help="Learning rate (default 1e-2; the last 10% of epochs run at lr / 10 unless --option lr_final=... is given).")
@@ -33,7 +34,7 @@ def _sigterm_as_interrupt(seen: list[int]):
 @click.option("--resume", is_flag=True, help="Continue the run in the output directory from its checkpoint.")
 @click.option("--force", is_flag=True, help="Replace the run in the output directory.")
 @click.option("--progress/--no-progress", default=None, help="Progress line on stderr (default: when stderr is a terminal).")
-def train_command(model: str, data: str, out: str, trainer: str | None, epochs: int | None, lr: float | None,
+def train_command(model: str, data: str, out: str, recipe: str | None, trainer: str | None, epochs: int | None, lr: float | None,
                   lookahead: int | None, hparams: tuple[str, ...], options: tuple[str, ...], device: str | None,
                   seed: int | None, resume: bool, force: bool, progress: bool | None) -> None:
     """Train MODEL (e.g. node, rnn) on DATA (.npz or .csv) into the run directory -o.
@@ -41,7 +42,7 @@ def train_command(model: str, data: str, out: str, trainer: str | None, epochs: 
     Ctrl-C or SIGTERM finishes the epoch, saves the run and a checkpoint and exits 130 (143 for
     SIGTERM); a second one abandons the running epoch. The directory is locked while training.
 
-    Python: dyncore.train(model, data, trainer, hparams=..., out=..., resume=..., force=..., epochs=..., lr=...).
+    Python: dyncore.train(model, data, trainer, hparams=..., out=..., resume=..., force=..., recipe=..., epochs=..., lr=...).
     """
     import dyncore
     from dyncore.cli import fail
@@ -59,7 +60,7 @@ def train_command(model: str, data: str, out: str, trainer: str | None, epochs: 
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt(terminated))  # before the loop takes it over
     try:
         run = dyncore.train(model, data, trainer, hparams=parse_assignments(hparams, "--hparam"), out=out,
-                            resume=resume, force=force, **given)
+                            resume=resume, force=force, recipe=recipe, **given)
     except TrainingInterrupted as exc:
         fail(f"{exc}; the run and its checkpoint are saved in {out}: continue with `dyncore train {model} {data} -o {out} --resume`",
              exc.exit_code)

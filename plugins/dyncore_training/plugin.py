@@ -8,3 +8,8 @@ def register_trainers(registry):
     registry.add("full_batch", "dyncore_training.full_batch:FullBatch", summary="Full-batch Adam, lr 1e-2 then 1e-3 for the last 10% (the reference recipe)")
     registry.add("minibatch", "dyncore_training.minibatch:Minibatch", summary="Minibatch Adam with seeded shuffling, for large data sets")
     registry.add("closed_form", "dyncore_training.closed_form:ClosedForm", summary="One call of a model's closed-form fit (ridge, sparse regression): no gradient epochs")
+
+
+@dyncore.hookimpl
+def register_recipes(registry):
+    registry.add("blog", "dyncore_training.recipes:Blog", summary="The reference article's recipe: full-batch Adam, lr 1e-2 then 1e-3 for the last 10%, lookahead 1")

@@ -249,6 +249,8 @@ CASES = [
     ("predict run_bomb -o p.npz", 1, r"weights.pt holds 64 MiB of data but the model in config.json declares"),
     ("train node lorenz.npz -o run_noepoch --resume", 1, r"epoch must be an integer >= 0, got 'abc'"),
     ("train node lorenz.npz -o run_negepoch --resume", 1, r"epoch must be an integer >= 0, got -100"),
+    ("train node lorenz.npz -o r --recipe blgo", 2, r"unknown recipe 'blgo'; did you mean 'blog'"),
+    ("train node lorenz.npz -o run --resume --recipe blog", 2, r"a resumed run keeps the recipe it was trained with; drop the recipe"),
     ("compare lorenz.npz --models nodee -o c", 2, r"unknown model 'nodee'; did you mean 'node'"),
     ("compare lorenz.npz --models node --seeds 0 -o c", 2, r"seeds must be a positive integer"),
     ("compare lorenz.npz --models node --system lorenzz -o c", 2, r"unknown system 'lorenzz'"),
