@@ -6,9 +6,12 @@ evaluated by ``dyncore.evaluate`` on held-out trajectories whose starts are seed
 integrated onto the attractor (never the training trajectory). The table is how later changes to
 models and trainers are judged, so every number comes from this one script. Usage:
 
-    python benchmarks/fidelity.py [--epochs 2000] [--seed 0] [--eval-seed 1] [--n-tests 20]
-                                  [--systems lorenz ...] [--models node rnn] [--json out.json]
+    python benchmarks/fidelity.py [--epochs N] [--seeds 0 1 2] [--eval-seed 1] [--n-tests 20]
+                                  [--systems lorenz ...] [--models node rnn ...] [--json out.json]
                                   [--write-docs] [--threads 1]
+
+Each row of :data:`ROWS` is trained once per training seed; the table reports medians and spreads
+over seeds and held-out starts (never a chosen seed).
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ import math
 import platform
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 import dyncore
@@ -30,39 +35,82 @@ from dyncore.evaluation import evaluate
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- fidelity:begin -->", "<!-- fidelity:end -->"
 
-#: Per system: options of the reference data (``simulate``) and each model's hyperparameters.
-RECIPES: dict[str, dict[str, Any]] = {
-    # the reference spiral: 2-128-2 NODE; the RNN at its defaults (window 3, 2 x 128)
-    "spiral": {"data": {}, "hparams": {"node": {"hidden": 128}, "rnn": {}}},
-    # the reference Lorenz: 3-256-3 NODE, 2 x 128 RNN, 1000 points over t in [0, 10]
-    "lorenz": {"data": {}, "hparams": {"node": {}, "rnn": {}}},
-    "van_der_pol": {"data": {}, "hparams": {"node": {}, "rnn": {}}},
-    # L = 22, N = 64 after a transient of 100; small models. The NODE rolls out with the RK4 step
-    # it was trained as (dt = 0.25): its field is as stiff as the PDE's, and an adaptive solver
-    # would take thousands of tiny steps on it.
-    "kuramoto_sivashinsky": {
-        "data": {"transient": 100.0},
-        "hparams": {"node": {"hidden": 128, "rollout_solver": "rk4"}, "rnn": {"hidden": 64}},
-    },
+#: Per system: options of the reference data (``simulate``).
+DATA: dict[str, dict[str, Any]] = {
+    "spiral": {},
+    "lorenz": {},  # the reference Lorenz: 1000 points over t in [0, 10]
+    "van_der_pol": {},
+    "kuramoto_sivashinsky": {"transient": 100.0},  # L = 22, N = 64 after a transient of 100
 }
-MODELS = ("node", "rnn")
 
 
-def train_and_evaluate(system_name: str, model_name: str, args: argparse.Namespace) -> dict[str, Any]:
-    recipe = RECIPES[system_name]
-    system = dyncore.systems.create(system_name)
-    data = system.simulate(**recipe["data"])
-    hparams = recipe["hparams"].get(model_name, {})
-    row: dict[str, Any] = {"system": system_name, "model": model_name, "hparams": hparams, "points": data.n}
+@dataclass(frozen=True)
+class Row:
+    """One row of the table: a model (by name, hyperparameters and recipe) trained on one system's data.
+
+    ``trained=False`` evaluates the model as built (e.g. a known model alone). ``data`` overrides
+    the system's reference data options (e.g. a batch of trajectories); ``options`` are trainer
+    options on top of the recipe's.
+    """
+
+    system: str
+    label: str
+    model: str
+    hparams: dict[str, Any] = field(default_factory=dict)
+    recipe: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] | None = None
+    trained: bool = True
+    evaluate: dict[str, Any] = field(default_factory=dict)  # extra options of dyncore.evaluate
+
+    @property
+    def key(self) -> str:
+        return f"{self.system}/{self.label}"
+
+
+#: Every row of the table. New models and recipes add their rows here, beside today's.
+ROWS: list[Row] = [
+    # the reference spiral: 2-128-2 NODE; the RNN at its defaults (window 3, 2 x 128)
+    Row("spiral", "node", "node", {"hidden": 128}),
+    Row("spiral", "rnn", "rnn"),
+    # the reference Lorenz: 3-256-3 NODE, 2 x 128 RNN
+    Row("lorenz", "node", "node"),
+    Row("lorenz", "rnn", "rnn"),
+    Row("van_der_pol", "node", "node"),
+    Row("van_der_pol", "rnn", "rnn"),
+    # small models on KS. The NODE rolls out with the RK4 step it was trained as (dt = 0.25): its
+    # field is as stiff as the PDE's, and an adaptive solver would take thousands of tiny steps on it.
+    Row("kuramoto_sivashinsky", "node", "node", {"hidden": 128, "rollout_solver": "rk4"}),
+    Row("kuramoto_sivashinsky", "rnn", "rnn", {"hidden": 64}),
+]
+
+
+def train_and_evaluate(spec: Row, seed: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Train ``spec`` with ``seed`` (unless untrained) and evaluate it on the held-out starts."""
+    system = dyncore.systems.create(spec.system)
+    data = system.simulate(**(DATA[spec.system] if spec.data is None else spec.data))
+    row: dict[str, Any] = {"system": spec.system, "model": spec.label, "name": spec.model, "hparams": spec.hparams,
+                           "recipe": spec.recipe, "seed": seed, "points": data.n, "batch": data.batch}
     start = time.perf_counter()
-    try:
-        run = dyncore.train(model_name, data, epochs=args.epochs, seed=args.seed, hparams=hparams)
-    except dyncore.TrainingDiverged as exc:
-        row.update(status="diverged", error=str(exc), train_s=time.perf_counter() - start)
-        return row
-    row.update(status=run.status, train_s=time.perf_counter() - start, final_loss=run.history.loss[-1])
+    if spec.trained:
+        options = {"epochs": args.epochs, **spec.options} if spec.recipe is None else dict(spec.options)
+        if args.epochs_override:
+            options["epochs"] = args.epochs
+        try:
+            run = dyncore.train(spec.model, data, seed=seed, hparams=spec.hparams, recipe=spec.recipe, progress=False, **options)
+        except dyncore.TrainingDiverged as exc:
+            row.update(status="diverged", error=str(exc), train_s=time.perf_counter() - start)
+            return row
+        model = run
+        row.update(status=run.status, final_loss=run.history.loss[-1], epochs=len(run.history))
+    else:
+        model = dyncore.models.create(spec.model, **spec.hparams)
+        model.prepare(data)
+        spec.evaluate.setdefault("dt", float(data.t[1] - data.t[0]))
+        row.update(status="untrained", final_loss=None, epochs=0)
+    row["train_s"] = time.perf_counter() - start
     start = time.perf_counter()
-    row["metrics"] = evaluate(run, system, n_tests=args.n_tests, seed=args.eval_seed)
+    row["metrics"] = evaluate(model, system, n_tests=args.n_tests, seed=args.eval_seed, **spec.evaluate)
     row["eval_s"] = time.perf_counter() - start
     return row
 
@@ -73,54 +121,79 @@ def fmt(value: Any, spec: str = ".3f") -> str:
     return format(value, spec)
 
 
+def _median(values: list[float]) -> float | None:
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    return float(np.median(finite)) if finite else None
+
+
+def _vpt_cell(results: list[dict[str, Any]], level: str) -> str:
+    """Median [25-75 %] of the valid prediction time over every held-out start of every seed, in Lyapunov times when known."""
+    per_start, censored = [], 0
+    for m in results:
+        v = m["vpt"].get(level)
+        if v is None:
+            continue
+        lyap = m["lyapunov"]["true"][0] if m["lyapunov"]["true"] else None
+        scale = lyap if lyap else 1.0
+        per_start += [t * scale for t in v["per_start"]]
+        censored += v["censored"] or 0
+    if not per_start:
+        return "-"
+    q25, q50, q75 = np.percentile(per_start, [25, 50, 75])
+    unit = "" if results[0]["lyapunov"]["true"] else " tu"
+    return f"{q50:.2f} [{q25:.2f}-{q75:.2f}]{unit}" + (f", {censored} cens." if censored else "")
+
+
 def markdown(rows: list[dict[str, Any]], command: str, args: argparse.Namespace) -> str:
     lines = [
-        f"Command: `{command}` (training seed {args.seed}, held-out seed {args.eval_seed}, "
-        f"{args.n_tests} held-out starts, {args.epochs} epochs), measured {time.strftime('%Y-%m-%d')} on "
+        f"Command: `{command}` (training seeds {' '.join(map(str, args.seeds))}, held-out seed {args.eval_seed}, "
+        f"{args.n_tests} held-out starts), measured {time.strftime('%Y-%m-%d')} on "
         f"{platform.machine()} CPU, torch {torch.__version__}, {torch.get_num_threads()} thread(s).",
         "",
-        "| system | model | train (s) | final loss | VPT 0.5 (Lyap. times) | VPT 0.05 | lambda_1 learned | lambda_1 true "
+        "| system | model | seeds | train (s) | final loss | VPT 0.5 (Lyap. times) | VPT 0.05 | lambda_1 learned | lambda_1 true "
         "| K model / truth | hist TV | sliced W | spectrum |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     notes = []
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in rows:
-        head = f"| {row['system']} | {row['model']} | {row['train_s']:.0f} |"
-        if "metrics" not in row:
-            lines.append(head + f" {row['status']} | - | - | - | - | - | - | - | - |")
+        groups.setdefault((row["system"], row["model"]), []).append(row)
+    for (system, label), group in groups.items():
+        done = [r for r in group if "metrics" in r]
+        train_s = _median([r["train_s"] for r in group])
+        head = f"| {system} | {label} | {len(group)} | {fmt(train_s, '.0f')} |"
+        failed = [r["status"] for r in group if "metrics" not in r]
+        if not done:
+            lines.append(head + f" {', '.join(failed)} | - | - | - | - | - | - | - | - |")
             continue
-        m = row["metrics"]
-        vpt = m["vpt"]
-
-        def vpt_cell(level: str, m=m, vpt=vpt) -> str:
-            v = vpt.get(level)
-            if v is None:
-                return "-"
-            lyap = f" ({fmt(v['lyapunov_times'], '.2f')})" if v["lyapunov_times"] is not None else ""
-            censored = f", {v['censored']} cens." if v["censored"] else ""
-            return f"{fmt(v['mean'], '.2f')}{lyap}{censored}"
-
-        ly = m["lyapunov"]
-        learned = fmt(ly["learned"][0]) if ly["learned"] else "-"
+        results = [r["metrics"] for r in done]
+        loss = _median([r["final_loss"] for r in done])
+        learned = _median([m["lyapunov"]["learned"][0] if m["lyapunov"]["learned"] else None for m in results])
+        ly = results[0]["lyapunov"]
         true = fmt(ly["true"][0]) if ly["true"] else "-"
         if ly.get("true_source") == "computed":
             true += " (c)"
-        z, d, floor = m["zero_one"], m["distances"], m.get("noise_floor") or {}
+        k_model = _median([m["zero_one"]["model"] for m in results])
+        floor = results[0].get("noise_floor") or {}
 
-        def distance(key: str, spec: str, d=d, floor=floor) -> str:
-            return fmt(d[key], spec) + (f" ({fmt(floor[key], spec)})" if key in floor else "")
+        def distance(key: str, spec: str, results=results, floor=floor) -> str:
+            value = _median([m["distances"][key] for m in results])
+            return fmt(value, spec) + (f" ({fmt(floor[key], spec)})" if key in floor else "")
 
         lines.append(
-            head + f" {row['final_loss']:.1e} | {vpt_cell('0.5')} | {vpt_cell('0.05')} | {learned} | {true} | "
-            f"{fmt(z['model'], '.2f')} / {fmt(z['truth'], '.2f')} | {distance('histogram', '.2f')} | "
+            head + f" {fmt(loss, '.1e')} | {_vpt_cell(results, '0.5')} | {_vpt_cell(results, '0.05')} | {fmt(learned)} | {true} | "
+            f"{fmt(k_model, '.2f')} / {fmt(results[0]['zero_one']['truth'], '.2f')} | {distance('histogram', '.2f')} | "
             f"{distance('sliced_wasserstein', '.3g')} | {distance('power_spectrum', '.2f')} |"
         )
-        notes += [f"- {row['system']} / {row['model']}: {note}" for note in m["notes"]]
+        if failed:
+            notes.append(f"- {system} / {label}: {len(failed)} of {len(group)} seeds {', '.join(sorted(set(failed)))}")
+        notes += sorted({f"- {system} / {label}: {note}" for m in results for note in m["notes"]})
     lines += [
         "",
-        "VPT in time units (Lyapunov times in brackets where lambda_1 is known); \"cens.\" counts held-out "
-        "starts whose error never crossed the threshold within the horizon. \"(c)\": lambda_1 computed from "
-        "the system's own vector field (no published value). Distances: model long free runs against the "
+        "VPT: median over every held-out start of every training seed, [25-75 %] in brackets, in Lyapunov "
+        "times where lambda_1 is known (\"tu\": time units); \"cens.\" counts held-out starts whose error never "
+        "crossed the threshold within the horizon. Other columns: median over seeds. \"(c)\": lambda_1 computed "
+        "from the system's own vector field (no published value). Distances: model long free runs against the "
         "truth's from the same starts; in brackets the noise floor, the same distance between the two halves "
         "of the truth's own long runs (finite samples keep even the truth above 0).",
     ]
@@ -141,24 +214,30 @@ def write_docs(text: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--systems", nargs="+", default=list(RECIPES), choices=list(RECIPES))
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
-    parser.add_argument("--epochs", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=0, help="training seed")
+    systems = sorted({r.system for r in ROWS})
+    parser.add_argument("--systems", nargs="+", default=systems, choices=systems)
+    parser.add_argument("--models", nargs="+", default=None, help="row labels to run (default: every row)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="epochs of every row (default 2000 for rows without a recipe; a recipe's own otherwise)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds")
     parser.add_argument("--eval-seed", type=int, default=1, help="seed of the held-out starts")
     parser.add_argument("--n-tests", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path, default=None, help="also write every number here")
     parser.add_argument("--write-docs", action="store_true", help="replace the table in docs/benchmarks.md")
     args = parser.parse_args()
+    args.epochs_override = args.epochs is not None
+    args.epochs = 2000 if args.epochs is None else args.epochs
     torch.set_num_threads(args.threads)
     command = "python benchmarks/fidelity.py " + " ".join(sys.argv[1:])
     rows = []
-    for system_name in args.systems:
-        for model_name in args.models:
-            row = train_and_evaluate(system_name, model_name, args)
+    for spec in ROWS:
+        if spec.system not in args.systems or (args.models and spec.label not in args.models):
+            continue
+        for seed in args.seeds if spec.trained else args.seeds[:1]:  # an untrained model is the same for every seed
+            row = train_and_evaluate(spec, seed, args)
             rows.append(row)
-            print(f"{system_name} / {model_name}: {row['status']}, train {row['train_s']:.0f} s, "
+            print(f"{spec.key} seed {seed}: {row['status']}, train {row['train_s']:.0f} s, "
                   f"evaluate {row.get('eval_s', 0.0):.0f} s", file=sys.stderr, flush=True)
             if args.json:
                 args.json.write_text(json.dumps(rows, indent=2, default=float))
