@@ -260,3 +260,5 @@ CHECKS = [
     check_gradient_matches_exact_derivative,
     check_step_budget_is_solver_error,
 ]
+#: Checks that need a declared capability (none here: every check applies to every component of this kind).
+REQUIRES: dict = {}

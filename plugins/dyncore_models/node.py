@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from dyncore.errors import ConfigError, UnknownNameError
-from dyncore.model import Model
+from dyncore.model import VectorFieldModel
 from dyncore.trajectory import Trajectory
 from dyncore_models.common import as_tensor, check_data, dtype_of, lookahead_value, positive_int, states_3d
 from dyncore_models.mlp import MLP, FusedMLPStep, Workspace, activation
@@ -19,7 +19,7 @@ from dyncore_models.normalization import Normalizer
 from dyncore_models.tableaus import TABLEAUS, Tableau, rk_step
 
 
-class NeuralODE(Model):
+class NeuralODE(VectorFieldModel):
     """Neural ODE: an MLP vector field f(x) (or f(t, x)) integrated by a differentiable solver.
 
     Hyperparameters:
@@ -70,7 +70,6 @@ class NeuralODE(Model):
                 raise ConfigError(f"model 'node': {key} must be a dict of solver options, got {hp[key]!r}")
         self._solver(hp["rollout_solver"], hp["rollout_options"], need_grad=False)  # a bad name or option fails now, not in predict
         self.tableau = TABLEAUS.get(hp["solver"])
-        self.nfe = 0
         self._workspaces: list[Workspace] = []
 
     # -- construction ----------------------------------------------------------------------

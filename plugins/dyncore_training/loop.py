@@ -185,7 +185,7 @@ class GradientTrainer(Trainer):
                         lr = self.lr_at(epoch)
                         for group in optimizer.param_groups:
                             group["lr"] = lr
-                    nfe = getattr(model, "nfe", 0)
+                    nfe = model.nfe
                     rollback.stage()
                     guard.stage()
                     with signals.abortable():  # a second signal abandons the epoch here (undone below)
@@ -201,7 +201,7 @@ class GradientTrainer(Trainer):
                             f"try a smaller lr (now {lr:g}), a smaller lookahead (now {o['lookahead']}) or a smaller network"
                         )
                     guard.accept(epoch)
-                    history.append(epoch + 1, loss, lr, time.perf_counter() - start, getattr(model, "nfe", 0) - nfe)
+                    history.append(epoch + 1, loss, lr, time.perf_counter() - start, model.nfe - nfe)
                     state["epoch"] = epoch + 1
                     stop = False
                     for cb in callbacks:
