@@ -23,7 +23,6 @@ from dyncore.errors import ConfigError, SolverError, StiffnessWarning
 from dyncore.faults import check_vector_field_shape
 from dyncore.limits import check_size
 from dyncore.params import MAX_SEED, merge_params, resolve_device
-from dyncore.system import FALLBACK_SOLVER
 from dyncore.threads import with_threads
 from dyncore.trajectory import Trajectory
 
@@ -48,6 +47,8 @@ SIMULATE_OPTIONS: dict[str, Any] = {
     "progress": None,
 }
 
+#: The solver :func:`simulate` uses for a system whose ``default_solver`` is ``None``.
+FALLBACK_SOLVER = "dop853"
 #: Fraction of the grid kept by ``irregular=True``.
 DEFAULT_IRREGULAR_FRACTION = 0.5
 #: Largest ``x0`` (number of values) copied into the metadata.

@@ -15,8 +15,6 @@ if TYPE_CHECKING:
 
     from dyncore.trajectory import Trajectory
 
-#: The solver :func:`dyncore.simulate` uses for a system whose ``default_solver`` is ``None``.
-FALLBACK_SOLVER = "dop853"
 #: Size of the Gaussian perturbations of the default state that :meth:`System.random_x0` draws by default.
 RANDOM_X0_SCALE = 0.1
 
@@ -44,7 +42,7 @@ class System(ABC):
     #: ``step_size``, whatever the output grid; ``None``: the spacing of :meth:`default_times`.
     max_step: ClassVar[float | None] = None
     #: The solver :func:`dyncore.simulate` generates data with when none is named; ``None``: the core's
-    #: default (:data:`FALLBACK_SOLVER`, ``dop853``). May be a property (van der Pol's depends on ``mu``).
+    #: default (:data:`dyncore.simulation.FALLBACK_SOLVER`, ``dop853``). May be a property (van der Pol's depends on ``mu``).
     default_solver: ClassVar[str | None] = None
     #: Time integrated and dropped before the output grid when ``simulate`` is given no ``transient``
     #: (and the settling time of held-out starts in :func:`dyncore.evaluate` for a system without a
