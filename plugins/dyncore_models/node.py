@@ -31,8 +31,9 @@ class NeuralODE(VectorFieldModel):
             step (see :mod:`dyncore_models.mlp`); any other registered differentiable solver works too.
         rollout_solver (``dopri5``), rollout_options ({}: the solver's defaults): the integrator of
             :meth:`rollout`. :meth:`quick_rollout` uses the training method on the output grid.
-        adjoint (False): backpropagate with the adjoint method (the solver's ``_adjoint`` variant;
-            memory independent of the number of steps, slower).
+        adjoint (False): backpropagate with the adjoint method (the training solver's option
+            ``adjoint=True``, which the torchdiffeq solvers have; memory independent of the number
+            of steps, slower).
         normalize (True): learn in normalised states and time (fitted on the training data and
             saved with the weights); :meth:`vector_field` is always in physical units.
         dtype (``float32``).
@@ -214,8 +215,10 @@ class NeuralODE(VectorFieldModel):
 
     def _solve_unit_interval(self, z: torch.Tensor, t: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         """Any registered solver with per-sample steps: integrate ``dz/du = h f(t + u h, z)`` over u in [0, 1]."""
-        name = self.hparams["solver"] + ("_adjoint" if self.hparams["adjoint"] else "")
-        solver = self._solver(name, self.hparams["solver_options"], need_grad=True)
+        options = dict(self.hparams["solver_options"])
+        if self.hparams["adjoint"]:
+            options["adjoint"] = True
+        solver = self._solver(self.hparams["solver"], options, need_grad=True)
         unit = torch.tensor([0.0, 1.0], dtype=z.dtype, device=z.device)
         return solver.solve(_UnitIntervalField(self, t, h), z, unit)[-1]
 
@@ -223,8 +226,10 @@ class NeuralODE(VectorFieldModel):
         import dyncore
 
         if name not in dyncore.solvers:
-            hint = "adjoint needs a solver with an '_adjoint' variant, e.g. 'rk4' or 'dopri5'; " if name.endswith("_adjoint") else ""
-            raise UnknownNameError("solver", name, dyncore.solvers.names(), f"model 'node': {hint}see `dyncore list solvers`")
+            raise UnknownNameError("solver", name, dyncore.solvers.names(), "model 'node': see `dyncore list solvers`")
+        if options.get("adjoint") and "adjoint" not in dyncore.solvers.get(name).default_options:
+            raise ConfigError(f"model 'node': adjoint=True needs a solver with an adjoint option (the torchdiffeq "
+                              f"ones, e.g. 'rk4' or 'dopri5'); {name!r} has none")
         solver = dyncore.solvers.create(name, **options)
         if need_grad and not solver.differentiable:
             raise ConfigError(f"model 'node': solver {name!r} is not differentiable; train with 'rk4' or 'dopri5'")
