@@ -13,10 +13,11 @@ to a point; the spiral NODE (2-128-2) reproduces its training trajectory to MSE 
 
 Private-API rows (issue 10): each private torch call dyncore makes is kept only while a row of its
 own shows it gains over the public API, measured side by side (ratios within one run, alternated):
-- Adam: ``LeanAdam`` (``torch._fused_adam_`` with the state lists kept) / ``torch.optim.Adam(fused=True)``;
-- the fused NODE step's activation derivative: ``aten.threshold_backward`` (private op, in place) /
-  the same step with a public in-place op (``masked_fill_``);
+- the fused NODE step's activation derivatives: ``aten.threshold_backward`` and the other
+  ``aten.*_backward`` ops (private, in place) / public tensor operations, one row per activation;
 - the fused NODE step itself / plain autograd through the MLP (``rk_step``).
+(A lean Adam step over ``torch._fused_adam_`` was measured the same way and removed: NODE 1.06,
+RNN 1.01 against ``torch.optim.Adam(fused=True)``; see docs/benchmarks.md.)
 
 Usage:
 
@@ -167,7 +168,7 @@ PRIVATE_DERIVATIVES = {
 PUBLIC_DERIVATIVES = {
     "relu": lambda g, z, a: g.masked_fill_(a <= 0, 0),
     "tanh": lambda g, z, a: g.mul_(1 - a * a),
-    "softplus": lambda g, z, a: g.mul_(torch.sigmoid(z)),
+    "softplus": lambda g, z, a: g.mul_(torch.sigmoid(z).masked_fill_(z > 20, 1.0)),
     "gelu": lambda g, z, a: g.mul_(0.5 * (1 + torch.erf(z / SQRT_2)) + z * torch.exp(-0.5 * z * z) / SQRT_2PI),
     "silu": lambda g, z, a: g.mul_(torch.sigmoid(z) * (1 + z * (1 - torch.sigmoid(z)))),
 }
@@ -189,22 +190,6 @@ def derivative(name: str, table: dict) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def adam(kind: str) -> Iterator[None]:
-    """Train with ``LeanAdam`` (``torch._fused_adam_``, "private") or ``torch.optim.Adam(fused=True)`` ("public")."""
-    from dyncore_training import adam as lean
-    from dyncore_training import loop
-
-    def fused_adam(params, lr, weight_decay=0.0):
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
-
-    saved, loop.LeanAdam = loop.LeanAdam, (lean.LeanAdam if kind == "private" else fused_adam)
-    try:
-        yield
-    finally:
-        loop.LeanAdam = saved
-
-
-@contextlib.contextmanager
 def autograd_step(on: bool) -> Iterator[None]:
     """With ``on``: the NODE's training step by plain autograd through the MLP (``rk_step``), not :class:`FusedMLPStep`."""
     from dyncore_models.node import NeuralODE
@@ -220,8 +205,7 @@ def autograd_step(on: bool) -> Iterator[None]:
 
 def private_api_rows(traj, epochs: int, repeat: int, dev: str) -> None:
     """One row per private call: the private variant / the public one, alternated, ratios per run and their median."""
-    rows = [("NODE", "Adam", lambda: adam("private"), lambda: adam("public"), {}),
-            ("RNN", "Adam", lambda: adam("private"), lambda: adam("public"), {})]
+    rows = []
     for name in PRIVATE_DERIVATIVES:
         rows.append(("NODE", f"{name} derivative", lambda n=name: derivative(n, PRIVATE_DERIVATIVES),
                      lambda n=name: derivative(n, PUBLIC_DERIVATIVES), {"hparams": {"activation": name}}))
