@@ -93,3 +93,11 @@ def test_in_a_real_process_progress_is_forced_and_the_file_is_complete(tmp_path)
     assert result.returncode == 0, result.stderr
     assert "simulating spiral" in result.stderr and "100%" in result.stderr
     assert np.allclose(Trajectory.load(out).x[0], [2.0, 0.0])
+
+
+def test_an_old_adjoint_solver_name_works_with_a_deprecation_line(tmp_path):
+    out = tmp_path / "x.npz"
+    result = run_dyncore("simulate", "lorenz", "--solver", "rk4_adjoint", "--t-end", "0.5", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "dyncore: warning: solver name 'rk4_adjoint' is deprecated and goes in the next release; use 'rk4' with adjoint=True" in result.stderr
+    assert Trajectory.load(out).meta["solver_options"]["adjoint"] is True
