@@ -36,7 +36,7 @@ def test_options_reach_the_simulation(tmp_path):
     trajectory = Trajectory.load(out)
     meta = trajectory.meta
     assert meta["params"] == {"mu": 2} and meta["x0"] == [1.0, 0.0] and meta["solver"] == "dopri5"
-    assert meta["solver_options"] == {"rtol": 1e-6, "atol": 1e-8, "max_steps": 5000, "step_size": None}
+    assert meta["solver_options"] == {"rtol": 1e-6, "atol": 1e-8, "max_steps": 5000, "step_size": None, "adjoint": False}
     assert (meta["seed"], meta["noise"], meta["irregular"]) == (3, 0.01, True)
     assert len(trajectory.t) == 20 and trajectory.t[0] == 0.0  # half of the 41 points, rounded
 
