@@ -70,6 +70,8 @@ class NeuralODE(VectorFieldModel):
             if not isinstance(hp[key], dict):
                 raise ConfigError(f"model 'node': {key} must be a dict of solver options, got {hp[key]!r}")
         self._solver(hp["rollout_solver"], hp["rollout_options"], need_grad=False)  # a bad name or option fails now, not in predict
+        if hp["adjoint"]:  # and a training solver without an adjoint fails now, not at the first epoch
+            self._solver(hp["solver"], {**hp["solver_options"], "adjoint": True}, need_grad=True)
         self.tableau = TABLEAUS.get(hp["solver"])
         self._workspaces: list[Workspace] = []
 
