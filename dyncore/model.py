@@ -51,7 +51,7 @@ class Model(nn.Module):
         ``None`` (the default) for a model that runs on any grid, as a Neural ODE does;
         :func:`dyncore.evaluate` uses it to sample held-out data on the model's own step.
         """
-        step = self._buffers.get("dt")  # deprecated: the buffer name read before this was declared
+        step = dict(self.named_buffers(recurse=False)).get("dt")  # deprecated: the buffer read before this was declared
         if step is None:
             return None
         warnings.warn(
