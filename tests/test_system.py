@@ -134,3 +134,11 @@ def test_watched_keeps_the_class_and_ticks_on_every_declared_field_evaluation():
 def test_simulate_with_progress_integrates_a_semilinear_system(capsys):
     trajectory = dyncore.simulate(SplitDecay(), solver="etdrk4", progress=True)
     assert np.isfinite(trajectory.x).all() and "simulating split_decay" in capsys.readouterr().err
+
+
+def test_the_old_watched_wrapper_is_deprecated_and_keeps_the_class():
+    from dyncore.simulation import Progress, Watched
+
+    with pytest.warns(DeprecationWarning, match="watched"):
+        copy = Watched(SplitDecay(), Progress("x", 0.0, 1.0, False))
+    assert type(copy) is SplitDecay and copy.has_semilinear_split
