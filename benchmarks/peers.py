@@ -32,7 +32,8 @@ Usage:
     python benchmarks/peers.py [--device cpu|cuda] [--sizes 1,16,64] [--epochs 50] [--warmup 5] [--repeat 3]
 
 Defaults: sizes 1, 16, 64 on CPU and 1, 16, 256, 1024 on CUDA. Per-epoch figures are medians of
-``--repeat`` rounds, each running every implementation once in turn.
+``--repeat`` rounds, each running every implementation once in turn (``--variants``: dyncore eager
+and dyncore compiled, in the first round only).
 """
 
 from __future__ import annotations
@@ -174,7 +175,7 @@ def _rk4_diffrax(dt: float) -> Callable[[dict[str, Any], Any, float], Any]:
     import diffrax
     import numpy as onp
 
-    tableau = diffrax.ButcherTableau(
+    rk4_tableau = diffrax.ButcherTableau(
         c=onp.array([0.5, 0.5, 1.0]),
         b_sol=onp.array([1 / 6, 1 / 3, 1 / 3, 1 / 6]),
         b_error=onp.zeros(4),
@@ -184,7 +185,7 @@ def _rk4_diffrax(dt: float) -> Callable[[dict[str, Any], Any, float], Any]:
     class RK4(diffrax.AbstractERK):
         """Classical fourth-order Runge-Kutta."""
 
-        tableau = tableau  # noqa: RUF045
+        tableau = rk4_tableau  # noqa: RUF045
         interpolation_cls = diffrax.ThirdOrderHermitePolynomialInterpolation.from_k
 
         def order(self, terms: Any) -> int:
@@ -268,6 +269,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5, help="untimed epochs first (JIT compilation, capture)")
     parser.add_argument("--repeat", type=int, default=3, help="rounds; the figures are medians over them")
     parser.add_argument("--no-diffrax", action="store_true", help="skip the diffrax row")
+    parser.add_argument("--variants", action="store_true",
+                        help="also dyncore with capture=False (eager) and with compile=True (torch.compile, then captured)")
     args = parser.parse_args()
     dev = args.device
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else ([1, 16, 256, 1024] if dev.startswith("cuda") else [1, 16, 64])
@@ -276,6 +279,11 @@ def main() -> None:
         "dyncore": lambda traj: run_dyncore(traj, args.epochs, args.warmup, dev),
         "torchdiffeq": lambda traj: run_torchdiffeq(traj, args.epochs, args.warmup, dev),
     }
+    variants = []
+    if args.variants:
+        rows["dyncore eager"] = lambda traj: run_dyncore(traj, args.epochs, args.warmup, dev, capture=False)
+        rows["dyncore compiled"] = lambda traj: run_dyncore(traj, args.epochs, args.warmup, dev, compile=True)
+        variants = ["dyncore eager", "dyncore compiled"]
     reason = jax_available()
     if reason is None and jax_device(dev) is None:
         reason = f"JAX has no {'GPU' if dev.startswith('cuda') else 'CPU'} backend here (for CUDA: pip install 'jax[cuda12]')"
@@ -303,18 +311,20 @@ def main() -> None:
     print(f"{args.epochs} timed epochs after {args.warmup} warm-up, median of {args.repeat} rounds\n")
 
     names = list(rows)
-    header = ["B (states)", *(f"{n} (ms)" for n in names), *(f"dyncore / {n}" for n in names[1:]),
+    peers = [n for n in names[1:] if n not in variants]
+    header = ["B (states)", *(f"{n} (ms)" for n in names), *(f"dyncore / {n}" for n in peers),
               "dyncore states/s", "traffic (GB)", "bound (ms)", "dyncore % of bound"]
     print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for batch in sizes:
         traj = data_for(batch)
         states = (traj.n - 1) * traj.batch
         times: dict[str, list[float]] = {n: [] for n in names}
-        for _ in range(args.repeat):
+        for round_ in range(args.repeat):
             for name in names:
-                times[name].append(rows[name](traj))
+                if name not in variants or round_ == 0:  # the variants once: each torch.compile takes a while
+                    times[name].append(rows[name](traj))
         med = {n: statistics.median(v) for n, v in times.items()}
-        ratios = [statistics.median(a / b for a, b in zip(times["dyncore"], times[n])) for n in names[1:]]
+        ratios = [statistics.median(a / b for a, b in zip(times["dyncore"], times[n])) for n in peers]
         traffic = traffic_bytes(states)
         bound = traffic / bandwidth
         cells = [f"{batch} ({states:,})", *(f"{1e3 * med[n]:.2f}" for n in names), *(f"{r:.2f}" for r in ratios),
