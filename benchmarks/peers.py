@@ -30,6 +30,7 @@ materialised intermediates, not a physical limit. The "% of bound" column is bou
 Usage:
 
     python benchmarks/peers.py [--device cpu|cuda] [--sizes 1,16,64] [--epochs 50] [--warmup 5] [--repeat 3]
+                               [--variants] [--jax-one-thread] [--no-diffrax]
 
 Defaults: sizes 1, 16, 64 on CPU and 1, 16, 256, 1024 on CUDA. Per-epoch figures are medians of
 ``--repeat`` rounds, each running every implementation once in turn (``--variants``: dyncore eager
@@ -271,7 +272,11 @@ def main() -> None:
     parser.add_argument("--no-diffrax", action="store_true", help="skip the diffrax row")
     parser.add_argument("--variants", action="store_true",
                         help="also dyncore with capture=False (eager) and with compile=True (torch.compile, then captured)")
+    parser.add_argument("--jax-one-thread", action="store_true",
+                        help="run XLA on one CPU thread (XLA_FLAGS), as dyncore and torchdiffeq run here; default: XLA's own pool")
     args = parser.parse_args()
+    if args.jax_one_thread:  # read when jax is first imported
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
     dev = args.device
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else ([1, 16, 256, 1024] if dev.startswith("cuda") else [1, 16, 64])
 
@@ -304,7 +309,7 @@ def main() -> None:
     if "jax" in rows:
         import jax
 
-        versions += f", jax {jax.__version__}"
+        versions += f", jax {jax.__version__}" + (" (XLA on one thread)" if args.jax_one_thread else "")
     bandwidth = copy_bandwidth(dev)
     print(f"{machine}; {versions}; {torch.get_num_threads()} torch threads before dyncore's own choice; "
           f"copy bandwidth {bandwidth / 1e9:.1f} GB/s; load average {os.getloadavg()[0]:.2f}")

@@ -28,7 +28,7 @@ class FullBatch(GradientTrainer):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        check_options(self.name, self.options["capture"], self.options["compile"])
+        check_options(self.name, self.options["capture"], self.options["compile"], self.options["device"])
         self.step_mode = "eager"  # after fit: how the step ran ("eager", "graph", "compiled", "compiled+graph")
 
     def run_epoch(self, model: Model, examples: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> torch.Tensor:

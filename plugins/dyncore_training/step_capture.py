@@ -36,10 +36,19 @@ WARMUP_EPOCHS = 2
 CHECK_RTOL, CHECK_ATOL = 1e-5, 1e-7
 
 
-def check_options(owner: str, capture: Any, compile: Any) -> None:
-    """One-line :class:`ConfigError` for a bad ``capture`` ("auto", True, False) or ``compile`` (bool or backend name)."""
+def check_options(owner: str, capture: Any, compile: Any, device: Any = "cuda") -> None:
+    """One-line :class:`ConfigError` for a bad ``capture`` ("auto", True, False), ``compile`` (bool or backend
+    name), or ``capture=True`` on a ``device`` other than CUDA."""
     if capture not in ("auto", True, False):
         raise ConfigError(f"trainer {owner!r}: capture must be auto, true or false, got {capture!r}")
+    if isinstance(compile, str):
+        from torch._dynamo import list_backends
+
+        names = list_backends(exclude_tags=())
+        if compile not in names:
+            raise ConfigError(f"trainer {owner!r}: compile backend {compile!r} is unknown; use true (inductor) or one of {', '.join(names)}")
+    if capture is True and not str(device).startswith("cuda"):
+        raise ConfigError(f"trainer {owner!r}: capture=true needs a CUDA device (--device cuda); use capture=auto or false")
     if not isinstance(compile, (bool, str)) or compile == "":
         raise ConfigError(f"trainer {owner!r}: compile must be true, false or a torch.compile backend name, got {compile!r}")
 
@@ -112,7 +121,7 @@ class StepRunner:
             self.mode = "compiled"
         self.epochs = 0
         self.graph: Graph | None = None
-        self.graph_lr: float | None = None
+        self.graph_lr: tuple[float, ...] | None = None
         self.checked = False
         self.static_loss: torch.Tensor | None = None
         self.nfe_per_step = 0
@@ -122,13 +131,25 @@ class StepRunner:
         self.epochs += 1
         if not self.use_graph or self.epochs <= WARMUP_EPOCHS:
             return self._eager()
-        lr = self.optimizer.param_groups[0]["lr"]
+        lr = tuple(group["lr"] for group in self.optimizer.param_groups)
         if self.graph is None or lr != self.graph_lr:
             return self._capture(lr)
         return self._replay()
 
     # -- the pieces -------------------------------------------------------------------------------
     def _eager(self) -> torch.Tensor:
+        if self.loss_fn is self.model.loss:
+            return self._eager_step()
+        try:
+            return self._eager_step()
+        except Exception as exc:  # noqa: BLE001 - torch.compile failed: its errors have no common type
+            # the weights are untouched: compilation happens in the forward and backward, before the optimizer's step
+            log.info("torch.compile of the model's loss failed (%s: %s); training without it", type(exc).__name__,
+                     str(exc).strip().splitlines()[0][:200] if str(exc).strip() else "")
+            self.loss_fn, self.mode = self.model.loss, "eager"
+            return self._eager_step()
+
+    def _eager_step(self) -> torch.Tensor:
         if self.use_graph and self.graph_factory is CudaGraph:  # warm-up on a side stream, as torch.cuda.graph asks
             stream = torch.cuda.Stream()
             stream.wait_stream(torch.cuda.current_stream())
@@ -149,8 +170,8 @@ class StepRunner:
         tensors = [p for group in self.optimizer.param_groups for p in group["params"]]
         return tensors + [v for s in self.optimizer.state.values() for v in s.values() if isinstance(v, torch.Tensor)]
 
-    def _capture(self, lr: float) -> torch.Tensor:
-        """Capture the step at learning rate ``lr`` and run this epoch by it; check it against eager the first time."""
+    def _capture(self, lr: tuple[float, ...]) -> torch.Tensor:
+        """Capture the step at the learning rates ``lr`` (one per parameter group) and run this epoch by it; check it against eager the first time."""
         state = self._state()
         before, nfe_before = [t.detach().clone() for t in state], self._nfe()
         expected: list[torch.Tensor] = []

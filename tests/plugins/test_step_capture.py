@@ -138,3 +138,21 @@ def test_compiled_loss_tracks_the_eager_one():
     eager, _ = fit(epochs=5, lr_drop=1.0)
     history, model = fit(epochs=5, lr_drop=1.0, compile="aot_eager")
     torch.testing.assert_close(torch.tensor(history.loss), torch.tensor(eager.loss), rtol=1e-5, atol=1e-9)
+
+
+def test_a_compile_that_fails_while_training_falls_back_to_eager(monkeypatch, caplog):
+    """A backend that breaks on the first call: one notice, and the eager losses."""
+    import dyncore_training.step_capture as step_capture
+
+    def broken(fn, **kwargs):
+        def call(*args):
+            raise RuntimeError("backend blew up")
+        return call
+
+    monkeypatch.setattr(step_capture.torch, "compile", broken)
+    eager, _ = fit(epochs=4)
+    with caplog.at_level(logging.INFO, logger="dyncore"):
+        history, _ = fit(epochs=4, compile=True)
+    assert [r.message for r in caplog.records if "compile" in r.message] == [
+        "torch.compile of the model's loss failed (RuntimeError: backend blew up); training without it"]
+    assert history.loss == eager.loss
