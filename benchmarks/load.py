@@ -60,6 +60,10 @@ def timed(cmd: list[str], cwd: Path, timeout: float) -> float:
     return time.perf_counter() - start
 
 
+def fmt(seconds: float, timeout: float) -> str:
+    return f"> {timeout:.0f}" if seconds == float("inf") else f"{seconds:.1f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--command", choices=("demo", "train"), default="demo",
@@ -91,13 +95,14 @@ def main() -> None:
                         before = os.getloadavg()[0]
                         seconds = timed(cmd(), root, args.timeout)
                         results.setdefault((case, load), []).append(seconds)
-                        print(f"  {case}, {load}: {seconds:.1f} s (load average before {before:.2f})", flush=True)
+                        print(f"  {case}, {load}: {fmt(seconds, args.timeout)} s (load average before {before:.2f})", flush=True)
     print(f"\n| case | as found (s) | {args.spinners} busy (s) | busy / as found |\n|---|---|---|---|")
     for case in ("dyncore", "control"):
         found = statistics.median(results[(case, "as found")])
         loaded = statistics.median(results[(case, f"{args.spinners} busy")])
         label = f"`dyncore {name}`" if case == "dyncore" else "control (pure-Python loop)"
-        print(f"| {label} | {found:.1f} | {loaded:.1f} | {loaded / found:.2f} |")
+        ratio = f"> {args.timeout / found:.2f}" if loaded == float("inf") else f"{loaded / found:.2f}"
+        print(f"| {label} | {fmt(found, args.timeout)} | {fmt(loaded, args.timeout)} | {ratio} |")
 
 
 if __name__ == "__main__":

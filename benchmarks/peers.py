@@ -277,6 +277,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.jax_one_thread:  # read when jax is first imported
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1").strip()
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # JAX would take 75 % of the GPU's memory from torch
     dev = args.device
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else ([1, 16, 256, 1024] if dev.startswith("cuda") else [1, 16, 64])
 
@@ -291,7 +292,7 @@ def main() -> None:
         variants = ["dyncore eager", "dyncore compiled"]
     reason = jax_available()
     if reason is None and jax_device(dev) is None:
-        reason = f"JAX has no {'GPU' if dev.startswith('cuda') else 'CPU'} backend here (for CUDA: pip install 'jax[cuda12]')"
+        reason = f"JAX has no {'GPU' if dev.startswith('cuda') else 'CPU'} backend here (for CUDA: JAX's CUDA plugin, e.g. pip install 'jax[cuda12]')"
     if reason is None:
         rows["jax"] = lambda traj: run_jax(traj, args.epochs, args.warmup, dev)
         if not args.no_diffrax:
