@@ -46,15 +46,18 @@ class WrongReplay(ReplayByCalling):
                 p.add_(1e-3)
 
 
-def fit(epochs=12, **options):
+MODELS = {"node": {"hidden": 16}, "rnn": {"hidden": 8}, "hybrid": {"known": "spiral", "hidden": 8}}
+
+
+def fit(epochs=12, model="node", **options):
     data = rotation_data()
     trainer = dyncore.trainers.create("full_batch", epochs=epochs, seed=0, progress=False, **options)
-    model = dyncore.models.create("node", hidden=16)
+    model = dyncore.models.create(model, **MODELS[model])
     history = trainer.fit(model, data)
     return history, model
 
 
-def train_with_graph(graph_cls, epochs=12, monkeypatch=None):
+def train_with_graph(graph_cls, epochs=12, monkeypatch=None, model="node"):
     """Like :func:`fit`, but every StepRunner gets ``graph_cls`` as its graph factory."""
     import dyncore_training.full_batch as full_batch
 
@@ -71,16 +74,17 @@ def train_with_graph(graph_cls, epochs=12, monkeypatch=None):
 
     monkeypatch.setattr(full_batch, "StepRunner", runner)
     trainer = dyncore.trainers.create("full_batch", epochs=epochs, seed=0, progress=False, lr_drop=0.5)
-    model = dyncore.models.create("node", hidden=16)
+    model = dyncore.models.create(model, **MODELS[model])
     history = trainer.fit(model, rotation_data())
     return history, model, trainer
 
 
-def test_replayed_steps_give_the_eager_losses_and_weights_bit_for_bit(monkeypatch):
+@pytest.mark.parametrize("name", list(MODELS))
+def test_replayed_steps_give_the_eager_losses_and_weights_bit_for_bit(monkeypatch, name):
     """Capture after the warm-up, a second capture at the lr drop, replay in between: the same numbers as eager."""
-    eager, eager_model = fit(lr_drop=0.5)
+    eager, eager_model = fit(lr_drop=0.5, model=name)
     ReplayByCalling.captures = 0
-    graphed, model, trainer = train_with_graph(ReplayByCalling, monkeypatch=monkeypatch)
+    graphed, model, trainer = train_with_graph(ReplayByCalling, monkeypatch=monkeypatch, model=name)
     assert trainer.step_mode == "graph"
     assert ReplayByCalling.captures == 2  # at epoch 3 and again when the lr drops (epoch 7)
     assert graphed.loss == eager.loss and graphed.nfe == eager.nfe
