@@ -14,6 +14,7 @@ again up to ``retries`` times, then recorded as failed; it never stops the sweep
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 from collections.abc import Callable, Iterator
@@ -139,6 +140,8 @@ class LocalExecutor(Executor):
         from concurrent.futures.process import BrokenProcessPool
 
         function = self.function
+        logging.getLogger("dyncore").info("torch threads: %d per worker, %d worker processes (the sweep's cells run in parallel)",
+                                          self.threads, self.workers)
         pending = dict(tasks)
         deaths = dict.fromkeys(pending, 0)
         context = _context()

@@ -17,13 +17,15 @@ Who decides, first that applies:
    default (a call that sets torch's own default cannot be told apart; use :func:`set_threads`);
 4. auto, by the work per op (:func:`auto_threads`).
 
-dyncore sets the count for the duration of its call and puts torch's back afterwards.
+dyncore sets the count for the duration of its call and puts torch's back afterwards, and logs
+its choice on the ``dyncore`` logger at INFO (``dyncore --verbose`` prints it).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -44,6 +46,7 @@ USER_SOURCES = (*USER_VARIABLES, "torch.set_num_threads")
 WORK_PER_THREAD = 64_000_000
 
 T = TypeVar("T")
+log = logging.getLogger("dyncore")
 _explicit: int | str | None = None  # set_threads(): a count, "auto", or None (not set)
 _active: list[ThreadChoice] = []  # the choices of the calls now running, innermost last
 
@@ -178,6 +181,8 @@ def threads_for(work: float | None = None, threads: int | str | None = None) -> 
         _explicit = parse_threads(threads, "threads")
     if choice.threads != before:
         torch.set_num_threads(choice.threads)
+    if not _active or _active[-1].threads != choice.threads:
+        log.info("torch threads: %s", choice.describe() + (f", for ops of {work:.3g} multiply-adds" if work else ""))
     _active.append(choice)
     try:
         yield choice

@@ -115,3 +115,21 @@ def test_small_calls_run_on_one_thread_and_give_torch_its_count_back():
         torch.set_num_threads(before)
     for function in (dyncore.simulate, dyncore.evaluate, dyncore.Run.predict):
         assert function.__wrapped__  # the public calls are wrapped
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_verbose_prints_the_thread_choice_of_each_command(tmp_path, where):
+    """--verbose (before or after the command) prints dyncore's own choices on stderr; without it nothing is printed."""
+    data = tmp_path / "d.npz"
+    cases = [
+        ["simulate", "lorenz", "-o", str(data), "--t-end", "1"],
+        ["train", "node", str(data), "-o", str(tmp_path / "r"), "--epochs", "2", "--hparam", "hidden=8"],
+        ["predict", str(tmp_path / "r"), "-o", str(tmp_path / "p.npz")],
+    ]
+    for args in cases:
+        full = ["--verbose", *args] if where == "before" else [*args, "--verbose"]
+        result = CliRunner().invoke(cli, full, prog_name="dyncore")
+        assert result.exit_code == 0, result.output
+        assert "dyncore: torch threads: 1 thread (auto)" in result.stderr, (args, result.stderr)
+    quiet = CliRunner().invoke(cli, ["simulate", "lorenz", "-o", str(tmp_path / "quiet.npz"), "--t-end", "1"], prog_name="dyncore")
+    assert quiet.exit_code == 0 and "torch threads" not in quiet.stderr

@@ -8,6 +8,7 @@ asking for ``--debug`` (or ``DYNCORE_DEBUG=1``), which shows the traceback.
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 from typing import Any
 
@@ -75,6 +76,38 @@ def threads_option() -> click.Option:
     return click.Option(["--threads"], type=ThreadsType(), expose_value=False, callback=_set_threads, help=THREADS_HELP)
 
 
+class _EchoHandler(logging.Handler):
+    """``dyncore: message`` on the current stderr (click's test runner swaps it) for ``--verbose``."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"dyncore: {record.getMessage()}", err=True)
+
+
+_VERBOSE = _EchoHandler(logging.INFO)
+VERBOSE_HELP = "Print what dyncore chose on its own (torch threads, CUDA graph capture) on stderr."
+
+
+def set_verbose(on: bool) -> None:
+    """``--verbose``: the ``dyncore`` logger's INFO messages on stderr (``False`` takes them away again)."""
+    logger = logging.getLogger("dyncore")
+    if on and _VERBOSE not in logger.handlers:
+        logger.addHandler(_VERBOSE)
+        logger.setLevel(logging.INFO)
+    elif not on and _VERBOSE in logger.handlers:
+        logger.removeHandler(_VERBOSE)
+        logger.setLevel(logging.NOTSET)
+
+
+def _set_verbose(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        set_verbose(True)
+
+
+def verbose_option() -> click.Option:
+    """The ``--verbose`` option every command accepts after its name (as before it)."""
+    return click.Option(["--verbose"], is_flag=True, expose_value=False, callback=_set_verbose, help=VERBOSE_HELP)
+
+
 def fail(message: str, code: int = 1) -> None:
     """Print ``dyncore: error: message`` on stderr and exit with ``code``."""
     click.echo(f"dyncore: error: {message}", err=True)
@@ -109,8 +142,12 @@ class DyncoreGroup(click.Group):
         if name not in self.commands:
             self._add_plugin_commands()
         command = self.commands.get(name)
-        if command is not None and not isinstance(command, click.Group) and not any(p.name == "threads" for p in command.params):
-            command.params.append(threads_option())
+        if command is not None and not isinstance(command, click.Group):
+            names = {p.name for p in command.params}
+            if "threads" not in names:
+                command.params.append(threads_option())
+            if "verbose" not in names:
+                command.params.append(verbose_option())
         return command
 
     def _add_plugin_commands(self) -> None:
@@ -170,7 +207,8 @@ class DyncoreGroup(click.Group):
 
             fail(plugin_fault(exc) or f"internal error ({type(exc).__name__}: {exc}); rerun with --debug for the traceback and report it")
         finally:
-            set_threads(None)  # --threads holds for this command only (in-process callers run several)
+            set_threads(None)  # --threads and --verbose hold for this command only (in-process callers run several)
+            set_verbose(False)
 
 
 def _placeholder_name(plugin: str) -> str:
@@ -218,9 +256,11 @@ def _one_line_warning(message: Warning | str, category: type[Warning], filename:
 @click.version_option(dyncore.__version__, prog_name="dyncore")
 @click.option("--debug", is_flag=True, help="Show Python tracebacks on errors (or set DYNCORE_DEBUG=1).")
 @click.option("--threads", type=ThreadsType(), help=THREADS_HELP)
-def cli(debug: bool, threads: int | str | None) -> None:
+@click.option("-v", "--verbose", is_flag=True, help=VERBOSE_HELP)
+def cli(debug: bool, threads: int | str | None, verbose: bool) -> None:
     """Learn dynamical systems from data with RNNs and Neural ODEs, and test what was learned."""
     set_threads(threads)
+    set_verbose(verbose)
 
 
 def main() -> None:

@@ -42,6 +42,9 @@ class NeuralODE(VectorFieldModel):
     """
 
     name = "node"
+    #: The loss is a function of the weights and the batch tensors alone: full-batch steps may be
+    #: replayed from a CUDA graph (dyncore_training.step_capture).
+    capturable = True
     default_hparams = {
         "hidden": 256,
         "depth": 1,
@@ -123,8 +126,10 @@ class NeuralODE(VectorFieldModel):
 
     @property
     def fused(self) -> bool:
-        """True when training steps run through :class:`FusedMLPStep` (plain MLP field, fixed-step method)."""
-        return self.tableau is not None and not self.hparams["adjoint"] and self.plain_mlp_field
+        """True when training steps run through :class:`FusedMLPStep` (plain MLP field, fixed-step method, not compiling)."""
+        # under torch.compile the autograd path instead: the compiler fuses it itself, and cannot trace the
+        # hand-written step's in-place buffers
+        return self.tableau is not None and not self.hparams["adjoint"] and self.plain_mlp_field and not torch.compiler.is_compiling()
 
     # -- the vector field ------------------------------------------------------------------
     def _field(self, t: torch.Tensor | float, z: torch.Tensor) -> torch.Tensor:

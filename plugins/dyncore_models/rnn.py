@@ -37,6 +37,7 @@ class WindowRNN(Model):
     """
 
     name = "rnn"
+    capturable = True  # the loss depends on the weights and the batch only (CUDA graphs, dyncore_training.step_capture)
     default_hparams = {
         "window": 3,
         "hidden": 128,

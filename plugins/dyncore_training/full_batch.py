@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
 from dyncore.model import Model
 from dyncore_training.loop import GradientTrainer
+from dyncore_training.step_capture import StepRunner, check_options
 
 
 class FullBatch(GradientTrainer):
@@ -15,13 +16,25 @@ class FullBatch(GradientTrainer):
 
     Chaotic systems are sensitive to the weights as well as to the state, so the noise of
     minibatches hurts more than it helps on the small data sets dyncore learns from.
+
+    Options: those of every gradient trainer, plus capture ("auto": on CUDA the whole step is
+    replayed from a CUDA graph for models that declare ``capturable``; True; False) and compile
+    (False; True or a backend name: ``torch.compile`` the model's loss). See
+    :mod:`dyncore_training.step_capture`.
     """
 
     name = "full_batch"
+    default_options: ClassVar[dict[str, Any]] = {**GradientTrainer.default_options, "capture": "auto", "compile": False}
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        check_options(self.name, self.options["capture"], self.options["compile"], self.options["device"])
+        self.step_mode = "eager"  # after fit: how the step ran ("eager", "graph", "compiled", "compiled+graph")
 
     def run_epoch(self, model: Model, examples: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> torch.Tensor:
-        optimizer.zero_grad(set_to_none=True)
-        loss = model.loss(examples)
-        loss.backward()
-        optimizer.step()
-        return loss.detach().reshape(1)
+        runner = state.get("step_runner")
+        if runner is None or runner.optimizer is not optimizer:
+            runner = state["step_runner"] = StepRunner(model, examples, optimizer, self.options["capture"], self.options["compile"])
+        loss = runner()
+        self.step_mode = runner.mode
+        return loss

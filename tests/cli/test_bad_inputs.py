@@ -205,6 +205,11 @@ CASES = [
     ("nosuchcommand", 2, r"No such command 'nosuchcommand'"),
     ("--threads 0 list", 2, r"Invalid value for '--threads': must be a positive number of threads or auto, got '0'"),
     ("train node lorenz.npz -o r --threads many", 2, r"Invalid value for '--threads': .* or auto, got 'many'"),
+    # the full-batch step's CUDA graph and torch.compile options
+    ("train node lorenz.npz -o r --option capture=yes", 2, r"trainer 'full_batch': capture must be auto, true or false, got 'yes'"),
+    ("train node lorenz.npz -o r --option capture=true", 2, r"capture=true needs a CUDA device \(--device cuda\); use capture=auto or false"),
+    ("train node lorenz.npz -o r --option compile=nosuch", 2, r"compile backend 'nosuch' is unknown; use true \(inductor\) or one of .*aot_eager"),
+    ("train node lorenz.npz -o r --option compile=3", 2, r"compile must be true, false or a torch.compile backend name, got 3"),
     # parameters are typed and finite (a NaN parameter used to hang the solver)
     ("simulate lorenz --param rho=NaN -o a.npz", 2, r"parameter 'rho' of system 'lorenz' must be a finite number"),
     ("simulate lorenz --param rho=abc -o a.npz", 2, r"parameter 'rho' .* must be a number such as 28.0, got 'abc'"),
