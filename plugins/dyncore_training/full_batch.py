@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from dyncore.model import Model
+from dyncore.trainer import TrainState
 from dyncore_training.loop import GradientTrainer
 
 
@@ -19,7 +18,7 @@ class FullBatch(GradientTrainer):
 
     name = "full_batch"
 
-    def run_epoch(self, model: Model, examples: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> torch.Tensor:
+    def run_epoch(self, model: Model, examples: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer, state: TrainState) -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)
         loss = model.loss(examples)
         loss.backward()
