@@ -23,7 +23,6 @@ COMMANDS = {
     "plugins": "dyncore.cli.plugins_cmd:plugins_command",
     "simulate": "dyncore.cli.simulate_cmd:simulate_command",
     "chaos-test": "dyncore.cli.chaos_test_cmd:chaos_test_command",
-    "demo": "dyncore.cli.demo_cmd:demo_command",
     "plot": "dyncore.cli.plot_cmd:plot_command",
     "evaluate": "dyncore.cli.evaluate_cmd:evaluate_command",
     "train": "dyncore.cli.train_cmd:train_command",
