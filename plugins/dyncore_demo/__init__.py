@@ -22,7 +22,7 @@ _NAMES = {
     "evaluation_step": "evaluation", "with_floor": "evaluation",
     "priors_step": "priors",
     "zero_one_step": "zero_one",
-    "stiffness_step": "stiffness", "CountingField": "stiffness",
+    "stiffness_step": "stiffness", "counting": "stiffness",
     "kuramoto_sivashinsky_step": "kuramoto_sivashinsky", "KS_RECIPE": "kuramoto_sivashinsky",
 }
 __all__ = sorted(_NAMES)

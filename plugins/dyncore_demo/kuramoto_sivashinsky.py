@@ -24,7 +24,8 @@ def kuramoto_sivashinsky_step(demo: Demo) -> Section:
 
         system = dyncore.systems.create("kuramoto_sivashinsky")
         n_train, n_test = (200, 200) if demo.quick else (1000, 400)
-        dt = system.default_dt
+        grid = system.default_times()
+        dt = float(grid[1] - grid[0])
         data = simulate_cached(demo, "kuramoto_sivashinsky", system, t=dt * torch.arange(n_train, dtype=torch.float64),
                                transient=100.0, seed=demo.seed)
         test = simulate_cached(demo, "kuramoto_sivashinsky_test", system, x0=data.x[-1],

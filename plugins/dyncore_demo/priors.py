@@ -34,13 +34,16 @@ def priors_step(demo: Demo) -> Section:
         known.prepare(data)
         node = train_cached(demo, "lorenz_node", "node", data, RECIPES["lorenz"]["node"])
         hybrid = train_cached(demo, "lorenz_hybrid", "hybrid", data, HYBRID)
-        models = {"known": (known, 0.0, 0), "node": (node.model, node.history.wall_time[-1], len(node.history)),
-                  "hybrid": (hybrid.model, hybrid.history.wall_time[-1], len(hybrid.history))}
+        step = float(data.t[1] - data.t[0])
+        subjects = {"known": (known, 0.0, 0), "node": (node, node.history.wall_time[-1], len(node.history)),
+                    "hybrid": (hybrid, hybrid.history.wall_time[-1], len(hybrid.history))}
         kwargs = {"n_tests": 3, "lyapunov_steps": 200, "long_time": 30.0} if demo.quick else {"n_tests": 20}
         rows = {}
-        for name, (model, seconds, done) in models.items():
-            demo.log(f"  evaluating the {LABELS[name]}")
-            result = dyncore.evaluate(model, "lorenz", seed=demo.seed + 1, **kwargs)
+        for name, (subject, seconds, done) in subjects.items():
+            result = demo.metrics.get("evaluation", {}).get("lorenz_node") if name == "node" else None
+            if result is None:  # the evaluation step, when it ran, measured the same NODE the same way
+                demo.log(f"  evaluating the {LABELS[name]}")
+                result = dyncore.evaluate(subject, "lorenz", seed=demo.seed + 1, dt=step, **kwargs)
             vpt = result["vpt"]["0.5"]
             rows[name] = {
                 "vpt": vpt["mean"], "vpt_lyapunov_times": vpt.get("lyapunov_times"),
