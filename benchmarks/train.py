@@ -11,16 +11,26 @@ Reference results from the same runs: dyncore's NODE one-step training MSE (phys
 most the plain recipe's with the same seed and epochs, its free rollout bounded and not collapsed
 to a point; the spiral NODE (2-128-2) reproduces its training trajectory to MSE < 1e-3.
 
+Private-API rows (issue 10): each private torch call dyncore makes is kept only while a row of its
+own shows it gains over the public API, measured side by side (ratios within one run, alternated):
+- the fused NODE step's activation derivatives: ``aten.threshold_backward`` and the other
+  ``aten.*_backward`` ops (private, in place) / public tensor operations, one row per activation;
+- the fused NODE step itself / plain autograd through the MLP (``rk_step``).
+(A lean Adam step over ``torch._fused_adam_`` was measured the same way and removed: NODE 1.06,
+RNN 1.01 against ``torch.optim.Adam(fused=True)``; see docs/benchmarks.md.)
+
 Usage:
 
-    python benchmarks/train.py [--repeat 3] [--epochs 300] [--run-epochs 2000] [--threads 1] [--device cpu]
+    python benchmarks/train.py [--repeat 3] [--epochs 300] [--run-epochs 2000] [--threads 1] [--device cpu] [--only private-api]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -142,6 +152,81 @@ def median_ratio(pairs: list[tuple[float, float]]) -> tuple[float, float, float]
     return ours_s, plain_s, statistics.median(p[0] / p[1] for p in pairs)
 
 
+# -- private torch API against its public counterpart ---------------------------------------------
+
+
+#: The fused NODE step's activation derivatives, ``grad *= act'(z)`` in place: by torch's private
+#: ``aten.*_backward`` ops, and by public tensor operations (what :mod:`dyncore_models.mlp` would use instead).
+SQRT_2, SQRT_2PI = 2.0**0.5, (2.0 * 3.141592653589793) ** 0.5
+PRIVATE_DERIVATIVES = {
+    "relu": lambda g, z, a: torch.ops.aten.threshold_backward.grad_input(g, a, 0, grad_input=g),
+    "tanh": lambda g, z, a: torch.ops.aten.tanh_backward.grad_input(g, a, grad_input=g),
+    "softplus": lambda g, z, a: torch.ops.aten.softplus_backward.grad_input(g, z, 1, 20, grad_input=g),
+    "gelu": lambda g, z, a: torch.ops.aten.gelu_backward.grad_input(g, z, grad_input=g),
+    "silu": lambda g, z, a: torch.ops.aten.silu_backward.grad_input(g, z, grad_input=g),
+}
+PUBLIC_DERIVATIVES = {
+    "relu": lambda g, z, a: g.masked_fill_(a <= 0, 0),
+    "tanh": lambda g, z, a: g.mul_(1 - a * a),
+    "softplus": lambda g, z, a: g.mul_(torch.sigmoid(z).masked_fill_(z > 20, 1.0)),
+    "gelu": lambda g, z, a: g.mul_(0.5 * (1 + torch.erf(z / SQRT_2)) + z * torch.exp(-0.5 * z * z) / SQRT_2PI),
+    "silu": lambda g, z, a: g.mul_(torch.sigmoid(z) * (1 + z * (1 - torch.sigmoid(z)))),
+}
+
+
+@contextlib.contextmanager
+def derivative(name: str, table: dict) -> Iterator[None]:
+    """The fused step's ``name`` derivative taken from ``table`` for the duration."""
+    import dataclasses
+
+    from dyncore_models import mlp
+
+    saved = mlp.ACTIVATIONS[name]
+    mlp.ACTIVATIONS[name] = dataclasses.replace(saved, backward_=table[name])
+    try:
+        yield
+    finally:
+        mlp.ACTIVATIONS[name] = saved
+
+
+@contextlib.contextmanager
+def autograd_step(on: bool) -> Iterator[None]:
+    """With ``on``: the NODE's training step by plain autograd through the MLP (``rk_step``), not :class:`FusedMLPStep`."""
+    from dyncore_models.node import NeuralODE
+
+    saved = NeuralODE.fused
+    if on:
+        NeuralODE.fused = property(lambda self: False)
+    try:
+        yield
+    finally:
+        NeuralODE.fused = saved
+
+
+def private_api_rows(traj, epochs: int, repeat: int, dev: str) -> None:
+    """One row per private call: the private variant / the public one, alternated, ratios per run and their median."""
+    rows = []
+    for name in PRIVATE_DERIVATIVES:
+        rows.append(("NODE", f"{name} derivative", lambda n=name: derivative(n, PRIVATE_DERIVATIVES),
+                     lambda n=name: derivative(n, PUBLIC_DERIVATIVES), {"hparams": {"activation": name}}))
+    rows.append(("NODE", "fused step vs plain autograd", lambda: autograd_step(False), lambda: autograd_step(True), {}))
+    for model, label, private, public, options in rows:
+        for variant in (private, public):  # warm-up of both paths
+            with variant():
+                ours(model.lower(), traj, 10, dev, **options)
+        pairs = []
+        for _ in range(repeat):
+            with private():
+                a, _ = ours(model.lower(), traj, epochs, dev, **options)
+            with public():
+                b, _ = ours(model.lower(), traj, epochs, dev, **options)
+            pairs.append((a / epochs, b / epochs))
+        o, p, r = median_ratio(pairs)
+        spread = ", ".join(f"{x / y:.2f}" for x, y in pairs)
+        print(f"{model} epoch, {label}: private {o * 1e3:.2f} ms, public {p * 1e3:.2f} ms, ratio {r:.3f} "
+              f"(runs: {spread}; below 1: the private call gains)", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="side-by-side repetitions of the per-epoch timings")
@@ -149,12 +234,16 @@ def main() -> None:
     parser.add_argument("--run-epochs", type=int, default=2000, help="epochs of the whole runs (0 skips them)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--only", choices=["private-api"], help="run only these rows")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     dev = args.device
     lorenz = dyncore.simulate("lorenz")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {dev}")
+    if args.only == "private-api":
+        private_api_rows(lorenz, args.epochs, args.repeat, dev)
+        return
 
     ours("node", lorenz, 20, dev)  # warm-up (imports, allocator)
     plain_node(lorenz, 20, 0, dev)
@@ -192,6 +281,8 @@ def main() -> None:
         with torch.no_grad():
             x = run.model.rollout(torch.as_tensor(spiral.x[:1]), torch.as_tensor(spiral.t)).numpy()
         print(f"spiral NODE (2-128-2, {n} epochs): rollout MSE against its training trajectory {np.mean((x - spiral.x) ** 2):.2e} (target < 1e-3)")
+
+    private_api_rows(lorenz, args.epochs, args.repeat, dev)
 
 
 if __name__ == "__main__":

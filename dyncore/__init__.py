@@ -26,7 +26,9 @@ __all__ = [
     # for plugin authors
     "hookimpl",
     "System",
+    "SemilinearSystem",
     "Model",
+    "VectorFieldModel",
     "Solver",
     "Trainer",
     "Callback",
@@ -60,7 +62,9 @@ __all__ = [
 _LAZY = {
     "hookimpl": "dyncore.plugins:hookimpl",
     "System": "dyncore.system:System",
+    "SemilinearSystem": "dyncore.system:SemilinearSystem",
     "Model": "dyncore.model:Model",
+    "VectorFieldModel": "dyncore.model:VectorFieldModel",
     "Solver": "dyncore.solver:Solver",
     "Trainer": "dyncore.trainer:Trainer",
     "Callback": "dyncore.trainer:Callback",

@@ -376,7 +376,7 @@ def _settling_time(system: Any, lam: float | None) -> float:
 
 def _declared_transient(system: Any) -> float:
     """The transient the system declares (``default_transient``), 0 when it declares none."""
-    return float(getattr(system, "default_transient", 0.0) or 0.0)
+    return float(system.default_transient or 0.0)
 
 
 def _distances(model: np.ndarray, truth: np.ndarray, seed: int) -> dict[str, float]:
@@ -432,7 +432,7 @@ def _as_data(obj: Any) -> Trajectory | None:
 
 
 def _model_step(model: Model) -> float | None:
-    step = getattr(model, "dt", None)
+    step = model.sampling_step
     try:
         step = float(step)
     except (TypeError, ValueError):

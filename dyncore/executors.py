@@ -32,9 +32,21 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def make_executor(name: str, *, workers: int | None = None, address: str | None = None, retries: int = 3,
-                  gpus: bool = False) -> Executor:
-    """The executor called ``name`` (``"local"`` or ``"ray"``), checked before any cell runs.
+#: What runs one cell: ``function(config, threads) -> result`` (a sweep passes :func:`dyncore.sweeps.run_cell`).
+CellFunction = Callable[[dict[str, Any], int], dict[str, Any]]
+
+
+def failed_result(error: str) -> dict[str, Any]:
+    """The result of a cell that never returned (its worker was lost more often than retried)."""
+    return {"status": "failed", "error": error, "metrics": {}, "final_loss": None, "epochs": None,
+            "train_s": None, "eval_s": None, "wall_s": None, "files": {}}
+
+
+def make_executor(name: str, *, function: CellFunction, workers: int | None = None, address: str | None = None,
+                  retries: int = 3, gpus: bool = False) -> Executor:
+    """The executor called ``name`` (``"local"`` or ``"ray"``) running ``function`` per cell, checked before any cell runs.
+
+    The cell function is given, not imported: executors sit below the sweeps that use them.
 
     Raises:
         ConfigError: an unknown name, a bad ``workers`` or ``retries``, ``address`` without ``ray``,
@@ -56,12 +68,12 @@ def make_executor(name: str, *, workers: int | None = None, address: str | None 
 
             if not torch.cuda.is_available():
                 raise ConfigError("cells ask for device = \"cuda\" but no CUDA GPU is available here; use device = \"cpu\"")
-        return LocalExecutor(workers or default_workers(), retries)
+        return LocalExecutor(workers or default_workers(), retries, function=function)
     try:
         import ray  # noqa: F401
     except ImportError:
         raise ConfigError("the ray executor needs Ray: pip install 'dyncore[ray]' (or use --executor local)") from None
-    return RayExecutor(workers, address, retries)
+    return RayExecutor(workers, address, retries, function=function)
 
 
 class Executor:
@@ -114,22 +126,19 @@ def _run_reported(function: Callable[..., dict[str, Any]], key: str, config: dic
 class LocalExecutor(Executor):
     """A pool of ``workers`` processes on this machine, one torch thread each.
 
-    ``function(config, threads) -> result`` runs a cell (default :func:`dyncore.sweeps.run_cell`).
+    ``function(config, threads) -> result`` runs a cell (a sweep's is :func:`dyncore.sweeps.run_cell`).
     """
 
     name = "local"
 
-    def __init__(self, workers: int, retries: int = 3, threads: int = 1,
-                 function: Callable[..., dict[str, Any]] | None = None) -> None:
+    def __init__(self, workers: int, retries: int = 3, threads: int = 1, *, function: CellFunction) -> None:
         self.workers, self.retries, self.threads, self.function = workers, retries, threads, function
 
     def run(self, tasks: list[tuple[str, dict[str, Any]]]) -> Iterator[tuple[str, dict[str, Any]]]:
         from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
         from concurrent.futures.process import BrokenProcessPool
 
-        from dyncore.sweeps import failed_result, run_cell
-
-        function = self.function or run_cell
+        function = self.function
         pending = dict(tasks)
         deaths = dict.fromkeys(pending, 0)
         context = _context()
@@ -223,8 +232,9 @@ class RayExecutor(Executor):
 
     name = "ray"
 
-    def __init__(self, workers: int | None = None, address: str | None = None, retries: int = 3, threads: int = 1) -> None:
-        self.address, self.retries, self.threads = address, retries, threads
+    def __init__(self, workers: int | None = None, address: str | None = None, retries: int = 3, threads: int = 1, *,
+                 function: CellFunction) -> None:
+        self.address, self.retries, self.threads, self.function = address, retries, threads, function
         self.workers = workers or (default_workers() if address is None else 1)
         self._started = False
 
@@ -255,9 +265,7 @@ class RayExecutor(Executor):
     def run(self, tasks: list[tuple[str, dict[str, Any]]]) -> Iterator[tuple[str, dict[str, Any]]]:
         import ray
 
-        from dyncore.sweeps import failed_result, run_cell
-
-        remote = ray.remote(run_cell)
+        remote = ray.remote(self.function)
         refs = {}
         for key, config in tasks:
             gpu = str(config["trainer"]["options"].get("device", "cpu")).startswith("cuda")
@@ -280,4 +288,4 @@ class RayExecutor(Executor):
                 ray.cancel(ref, force=True)
 
 
-__all__ = ["Executor", "LocalExecutor", "RayExecutor", "make_executor", "default_workers", "EXECUTORS"]
+__all__ = ["Executor", "LocalExecutor", "RayExecutor", "make_executor", "default_workers", "failed_result", "EXECUTORS"]

@@ -67,7 +67,8 @@ def register_recipes(registry):
 def register_commands(cli):
     """Add commands to the ``dyncore`` command line.
 
-    Called when the CLI starts, after the built-in commands exist.
+    Called when the CLI starts, after the built-in commands exist. If it raises, the commands it
+    added before stay, and a placeholder named after the plugin prints its error when run.
 
     :param cli: the root :class:`click.Group`; use ``@cli.command()`` or ``cli.add_command``.
     """

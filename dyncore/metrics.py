@@ -30,7 +30,8 @@ import numpy as np
 import torch
 
 from dyncore.errors import ConfigError, DataError
-from dyncore.model import Model
+from dyncore.model import Model, learned_vector_field
+from dyncore.system import System
 from dyncore.trajectory import Trajectory
 
 Step = Callable[[torch.Tensor], torch.Tensor]
@@ -114,7 +115,7 @@ def flow_step(dynamics: Any, dt: float) -> Step:
     step (:meth:`~dyncore.System.fixed_step`): RK4 would blow up on its stiff linear part. Anything
     else (a System, a NODE's ``vector_field``, a callable ``f(t, x)``) is stepped with RK4 of step ``dt``.
     """
-    if getattr(dynamics, "has_semilinear_split", False):
+    if isinstance(dynamics, System) and dynamics.has_semilinear_split:
         import dyncore
 
         solver = dyncore.solvers.create("etdrk4")
@@ -124,7 +125,16 @@ def flow_step(dynamics: Any, dt: float) -> Step:
             return solver.solve(dynamics, x, span.to(x.device))[-1]
 
         return step
-    return rk4_step(getattr(dynamics, "vector_field", dynamics), dt)
+    return rk4_step(_field_of(dynamics), dt)
+
+
+def _field_of(dynamics: Any) -> Any:
+    """The field ``f(t, x)`` of a System or of a model that declares one; anything else is taken to be ``f`` itself."""
+    if isinstance(dynamics, System):
+        return dynamics.vector_field
+    if isinstance(dynamics, Model):
+        return learned_vector_field(dynamics) or dynamics
+    return dynamics
 
 
 def _tangent_step(step: Step, x: torch.Tensor, basis: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -272,7 +282,7 @@ def lyapunov_spectrum(
             # forward-mode derivative: measure a CPU copy of a model trained on a GPU.
             dynamics = copy.deepcopy(dynamics).cpu()
         x = x.to(device=dynamics.device, dtype=model_dtype(dynamics))
-        if not callable(getattr(dynamics, "vector_field", None)):
+        if learned_vector_field(dynamics) is None:
             if x.dim() != 3 or x.shape[0] != dynamics.context_length:
                 raise DataError(
                     f"starts for a model without a vector field must be windows of shape (context_length = "
@@ -282,7 +292,7 @@ def lyapunov_spectrum(
             return _check_converged(spectrum)
         if x.dim() == 3:  # a context of length 1
             x = x[-1]
-    field = getattr(dynamics, "vector_field", dynamics)
+    field = _field_of(dynamics)
     if not callable(field):
         raise ConfigError(f"cannot measure Lyapunov exponents of {type(dynamics).__name__}: give a System, a Model or f(t, x)")
     if x.dim() == 1:
@@ -298,8 +308,7 @@ DEFAULT_LYAPUNOV_STEPS = 1000
 
 def default_lyapunov_steps(dynamics: Any, dt: float) -> int:
     """:data:`DEFAULT_LYAPUNOV_STEPS`, raised so the window spans :data:`AVERAGING_LYAPUNOV_TIMES` published Lyapunov times."""
-    reference = getattr(dynamics, "reference", None)
-    published = reference() if callable(reference) else {}
+    published = dynamics.reference() if isinstance(dynamics, System) else {}
     exponents = published.get("lyapunov_exponents") or [published.get("largest_lyapunov_exponent")]
     largest = exponents[0] if exponents else None
     if isinstance(largest, (int, float)) and largest > 0 and dt > 0:

@@ -437,7 +437,9 @@ def _run_figure(path: Path, kind: str) -> Figure:
     if kind == "prediction":
         prediction = run.predict()
         return prediction_vs_data(data, prediction, title=f"{name}: prediction") if data is not None else trajectory(prediction, title=name)
-    field = getattr(run.model, "vector_field", None)
+    from dyncore.model import learned_vector_field
+
+    field = learned_vector_field(run.model)
     if field is None or run.model.dim != 2:
         raise ConfigError(f"--kind vector-field needs a 2-D model with a vector field (a NODE); {name} is not one")
     reference = data.x if data is not None else np.asarray(run.config["data"]["context"])

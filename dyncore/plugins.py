@@ -58,6 +58,8 @@ class PluginStatus:
     disabled: bool = False
     #: Things worth knowing that do not break the plugin, e.g. output it printed while loading.
     notes: list[str] = field(default_factory=list)
+    #: Why its ``register_commands`` failed (its commands are missing); the CLI shows a placeholder.
+    commands_error: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -310,6 +312,7 @@ class PluginHost:
                 raise
             except BaseException as exc:
                 self._fail(status, f"raised in register_commands ({type(exc).__name__}: {exc})", exc)
+                status.commands_error = status.problems[-1]
                 sys.stderr.write(f"dyncore: plugin {name!r} could not add its commands: {status.problems[-1]}\n")
 
 

@@ -8,6 +8,7 @@ never imports torch.
 from __future__ import annotations
 
 import importlib
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, NoReturn, TypeVar
@@ -77,7 +78,11 @@ class Spec(Generic[T]):
     error: str | None = None  # set when the registering plugin is known to be broken
     #: Told ``(problem, exception)`` the first time loading fails, so the plugin's status records it.
     on_error: Callable[[str, BaseException | None], None] | None = field(default=None, repr=False, compare=False)
+    #: For a deprecated alias: the name it stands for, and the options it presets (see :meth:`Registrar.alias`).
+    alias_of: str | None = None
+    preset: dict[str, Any] = field(default_factory=dict)
     _cls: type[T] | None = field(default=None, repr=False)
+    _alias_cls: type[T] | None = field(default=None, repr=False)
 
     @property
     def target_path(self) -> str:
@@ -159,12 +164,39 @@ class Registry(Generic[T]):
             raise UnknownNameError(self.kind, name, self._specs, f"see `dyncore list {self.key.replace('_', '-')}`") from None
 
     def get(self, name: str) -> type[T]:
-        """The class registered as ``name``, imported on first use."""
-        return self.spec(name).load()
+        """The class registered as ``name``, imported on first use.
+
+        A deprecated alias gives, with a DeprecationWarning naming the replacement, the class it stands
+        for with the alias's preset options as defaults (so ``get(alias)()`` still behaves as before).
+        """
+        spec = self.spec(name)
+        if spec.alias_of is None:
+            return spec.load()
+        warnings.warn(self.replacement(name), DeprecationWarning, stacklevel=3)
+        if spec._alias_cls is None:
+            cls, preset = self.get(spec.alias_of), spec.preset
+
+            def __init__(self: Any, **params: Any) -> None:
+                cls.__init__(self, **{**preset, **params})
+
+            spec._alias_cls = type(cls.__name__, (cls,), {"__init__": __init__, "__module__": cls.__module__,
+                                                          "__qualname__": cls.__qualname__, "__doc__": cls.__doc__})
+        return spec._alias_cls
+
+    def replacement(self, name: str) -> str:
+        """For a deprecated alias, one line naming what to use instead."""
+        spec = self.spec(name)
+        preset = ", ".join(f"{k}={v!r}" for k, v in spec.preset.items())
+        instead = f"{spec.alias_of!r} with {preset}" if preset else repr(spec.alias_of)
+        return f"{self.kind} name {name!r} is deprecated and goes in the next release; use {instead}"
 
     def create(self, name: str, **params: Any) -> T:
-        """An instance of ``name`` built with ``params``."""
-        return self.get(name)(**params)
+        """An instance of ``name`` built with ``params`` (a deprecated alias: its target, presets applied)."""
+        spec = self.spec(name)
+        if spec.alias_of is None:
+            return spec.load()(**params)
+        warnings.warn(self.replacement(name), DeprecationWarning, stacklevel=2)
+        return self.create(spec.alias_of, **{**spec.preset, **params})
 
     def resolve(self, obj: str | T, **params: Any) -> T:
         """Accept a name (created with ``params``) or an instance (returned as is)."""
@@ -248,6 +280,26 @@ class Registrar:
         )
         if error:
             self._problems.append(error)
+        taken = self._registry._add(spec)
+        if taken:
+            self._problems.append(taken)
+
+    def alias(self, name: str, of: str, *, options: dict[str, Any] | None = None) -> None:
+        """Keep an old ``name`` working for one release as a deprecated alias of ``of`` with preset ``options``.
+
+        ``create(name, ...)`` warns (DeprecationWarning naming the replacement) and builds ``of`` with
+        ``options`` (e.g. ``alias("rk4_adjoint", "rk4", options={"adjoint": True})``). Register ``of`` first.
+        """
+        target = self._registry._specs.get(of)
+        if target is None or target.plugin != self._plugin:
+            self._problems.append(f"{self._registry.kind} alias {name!r}: {of!r} is not registered by plugin {self._plugin!r}")
+            return
+        preset = dict(options or {})
+        spec = Spec(
+            name=name, target=target.target, summary=f"deprecated alias of {of!r}" + "".join(f" {k}={v!r}" for k, v in preset.items()),
+            plugin=self._plugin, distribution=self._distribution, kind=target.kind, base=target.base, error=target.error,
+            on_error=self._on_error, alias_of=of, preset=preset,
+        )
         taken = self._registry._add(spec)
         if taken:
             self._problems.append(taken)

@@ -8,10 +8,12 @@ trajectory's metadata everything needed to reproduce and check the dataset.
 
 from __future__ import annotations
 
+import copy
 import math
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -45,6 +47,8 @@ SIMULATE_OPTIONS: dict[str, Any] = {
     "progress": None,
 }
 
+#: The solver :func:`simulate` uses for a system whose ``default_solver`` is ``None``.
+FALLBACK_SOLVER = "dop853"
 #: Fraction of the grid kept by ``irregular=True``.
 DEFAULT_IRREGULAR_FRACTION = 0.5
 #: Largest ``x0`` (number of values) copied into the metadata.
@@ -59,11 +63,11 @@ def simulate(system: str | System, x0: Any = None, t: Any = None, *, solver: str
     Args:
         system: a system name (``"lorenz"``) or a :class:`~dyncore.System` instance.
         x0: initial state ``(dim,)`` or a batch ``(batch, dim)``; ``None``: the system's default
-            state, or ``batch`` seeded random states (``system.random_x0(batch, seed)`` when the
-            system has it, else the default state plus Gaussian perturbations of size 0.1).
+            state, or ``batch`` seeded random states, ``system.random_x0(batch, seed)`` (by default
+            the default state plus Gaussian perturbations of size 0.1).
         t: output times ``(n,)``, strictly increasing, at least two; ``None``: the system's default grid.
         solver: a solver name or instance; ``None``: the system's ``default_solver`` (``"dop853"``
-            when it names none).
+            when it is ``None``).
         **options:
             rtol, atol: tolerances passed to the solver (adaptive solvers only).
             solver_options: any other solver options, e.g. ``{"step_size": 0.01, "max_steps": 10**6}``.
@@ -73,7 +77,7 @@ def simulate(system: str | System, x0: Any = None, t: Any = None, *, solver: str
             irregular: ``True`` keeps a seeded random half of the grid (always the first point); a
                 float in (0, 1] keeps that fraction instead.
             transient: integrate this long before ``t[0]`` and start from where that ends (default:
-                the system's ``default_transient``, else 0).
+                the system's ``default_transient``, 0 unless it declares one).
             dtype, device: of the integration (default float64 on CPU).
             progress: ``True`` shows progress on stderr; ``None`` shows it for runs longer than a
                 second when stderr is a terminal; ``False`` never.
@@ -94,7 +98,7 @@ def simulate(system: str | System, x0: Any = None, t: Any = None, *, solver: str
     dtype = _dtype(opts["dtype"])
     device = resolve_device(opts["device"])
     times = output_times(system, t)
-    transient = _non_negative("transient", getattr(system, "default_transient", 0.0) if opts["transient"] is None else opts["transient"])
+    transient = _non_negative("transient", system.default_transient if opts["transient"] is None else opts["transient"])
     _check_output_size(system, x0, opts["batch"], len(times), transient_points(times, transient))
     start = initial_states(system, x0, opts["batch"], seed)
     x0 = start.to(dtype=dtype, device=device)
@@ -102,7 +106,7 @@ def simulate(system: str | System, x0: Any = None, t: Any = None, *, solver: str
     reason = solver.supports(system)
     if reason:
         raise SolverError(f"solver {solver.name!r} cannot integrate system {system.name!r}: {reason}")
-    if getattr(system, "stiff", False) and not solver.stiff:
+    if system.stiff and not solver.stiff:
         warnings.warn(StiffnessWarning(
             f"system {system.name!r} is stiff at these parameters and solver {solver.name!r} is explicit: expect a "
             "very long run or an exhausted step budget; use an implicit solver such as 'radau' or 'bdf'"
@@ -112,7 +116,7 @@ def simulate(system: str | System, x0: Any = None, t: Any = None, *, solver: str
     check_vector_field_shape(system, x0, float(times[0]) - transient)  # a plugin's shape bug, not a solver failure
 
     progress = Progress(f"simulating {system.name}", times[0] - transient, times[-1], opts["progress"])
-    f = Watched(system, progress) if progress.enabled else system
+    f = watched(system, lambda name, t: progress.update(float(t))) if progress.enabled else system
     try:
         with torch.no_grad():
             if transient > 0:
@@ -157,11 +161,7 @@ def initial_states(system: System, x0: Any, batch: int | None, seed: int) -> tor
     if x0 is None:
         if batch is None:
             return system.default_x0().to(torch.float64)
-        sample = getattr(system, "random_x0", None)
-        if sample is not None:
-            return sample(batch, seed).to(torch.float64)
-        rng = np.random.default_rng(seed)
-        return system.default_x0().to(torch.float64) + torch.from_numpy(0.1 * rng.standard_normal((batch, system.dim)))
+        return system.random_x0(batch, seed).to(torch.float64)
     try:
         x0 = torch.as_tensor(np.asarray(x0.detach().cpu() if hasattr(x0, "detach") else x0, dtype=np.float64))
     except (TypeError, ValueError):
@@ -252,7 +252,7 @@ def pick_solver(system: System, solver: str | Solver | None, rtol: float | None 
     if atol is not None:
         given["atol"] = atol
     if solver is None:
-        solver = getattr(system, "default_solver", None) or "dop853"
+        solver = system.default_solver or FALLBACK_SOLVER
     if isinstance(solver, str):
         return dyncore.solvers.create(solver, **given)
     if given:
@@ -407,26 +407,33 @@ class Progress:
             sys.stderr.write("\n")
 
 
+def watched(system: System, on_call: Callable[[str, Any], None], names: tuple[str, ...] | None = None) -> System:
+    """A shallow copy of ``system`` whose field evaluations first call ``on_call(method_name, t)``.
+
+    The evaluations are the methods the system's class declares in ``field_evaluations`` (or
+    ``names``); the copy keeps the system's class, so every declared capability (a semilinear split,
+    ``numpy_vector_field``, ``stiff``, ...) reads as on the original, with no list kept here.
+    """
+    copied = copy.copy(system)
+    for name in system.field_evaluations if names is None else names:
+        method = getattr(system, name)  # a declared name: None when the system has no such fast path
+        if callable(method):
+            setattr(copied, name, _calling_first(on_call, name, method))
+    return copied
+
+
+def _calling_first(on_call: Callable[[str, Any], None], name: str, method: Callable) -> Callable:
+    def evaluation(t: Any, x: Any) -> Any:
+        on_call(name, t)
+        return method(t, x)
+
+    return evaluation
+
+
 class Watched:
-    """A system seen through a :class:`Progress`: its field evaluations report the time they are at."""
+    """Deprecated: use :func:`watched`, which keeps the system's class (and so its declared capabilities)."""
 
-    _TICKING = ("vector_field", "numpy_vector_field", "nonlinear", "numpy_nonlinear")
-
-    def __init__(self, system: System, progress: Progress) -> None:
-        self._system = system
-        self._progress = progress
-
-    def __call__(self, t: Any, x: Any) -> Any:
-        self._progress.update(float(t))
-        return self._system(t, x)
-
-    def __getattr__(self, name: str) -> Any:
-        value = getattr(self._system, name)
-        if name not in self._TICKING or not callable(value):
-            return value
-
-        def ticking(t: Any, x: Any) -> Any:
-            self._progress.update(float(t))
-            return value(t, x)
-
-        return ticking
+    def __new__(cls, system: System, progress: Progress) -> System:  # type: ignore[misc]
+        warnings.warn("dyncore.simulation.Watched is deprecated; use dyncore.simulation.watched(system, on_call)",
+                      DeprecationWarning, stacklevel=2)
+        return watched(system, lambda name, t: progress.update(float(t)))

@@ -88,8 +88,9 @@ def internal_step(step_size: float | None, f: Any) -> float | None:
     """
     if step_size is not None:
         return float(step_size)
-    own = getattr(f, "fixed_step", None)
-    return float(own()) if callable(own) else None
+    from dyncore.system import System
+
+    return f.fixed_step() if isinstance(f, System) else None
 
 
 def substeps(interval: float, step: float | None) -> int:

@@ -32,6 +32,7 @@ from typing import Any
 import dyncore
 from dyncore.defaults import DEFAULT_TRAINER
 from dyncore.errors import CheckpointError, ConfigError, DyncoreError, OutputExistsError, UnknownNameError
+from dyncore.executors import failed_result, make_executor  # noqa: F401 (failed_result: kept importable from here)
 from dyncore.io import atomic_write
 
 #: A grid larger than this needs ``yes=True`` (``--yes``): a typo in a grid can ask for years of compute.
@@ -354,12 +355,6 @@ def _one_line(text: str) -> str:
     return " ".join(text.split()) or "failed without a message"
 
 
-def failed_result(error: str) -> dict[str, Any]:
-    """The result of a cell that never returned (its worker was lost more often than retried)."""
-    return {"status": "failed", "error": error, "metrics": {}, "final_loss": None, "epochs": None,
-            "train_s": None, "eval_s": None, "wall_s": None, "files": {}}
-
-
 # -- the sweep -----------------------------------------------------------------------------------
 @dataclass
 class SweepResult:
@@ -409,8 +404,6 @@ def sweep(
         OutputExistsError: ``out`` holds files and ``resume`` was not given.
         KeyboardInterrupt: Ctrl-C; finished cells are kept and ``resume`` runs the rest.
     """
-    from dyncore.executors import make_executor
-
     checked = load_spec(spec, seeds=seeds, yes=yes)
     out = Path(out)
     marker = out / "sweep.json"
@@ -421,7 +414,7 @@ def sweep(
             raise OutputExistsError(f"{out} exists; pass --resume to continue that sweep or choose another directory")
         if not marker.is_file():
             raise CheckpointError(f"{out} is not a sweep directory (no sweep.json); choose another directory")
-    pool = make_executor(executor, workers=workers, address=address, retries=retries, gpus=checked.gpu_cells > 0)
+    pool = make_executor(executor, function=run_cell, workers=workers, address=address, retries=retries, gpus=checked.gpu_cells > 0)
 
     todo, skipped = [], 0
     for cell in checked.cells:

@@ -6,10 +6,10 @@ from typing import Any, ClassVar
 
 import torch
 
-from dyncore.model import Model
+from dyncore.model import Model, VectorFieldModel
 
 
-class LorenzField(Model):
+class LorenzField(VectorFieldModel):
     """A NODE-like model whose vector field is Lorenz with a chosen rho; rollout is RK4 on the output grid."""
 
     name: ClassVar[str] = "lorenz_field"

@@ -112,3 +112,53 @@ def test_check_ids_in_plugin_docs_are_real():
     assert ids
     for check in ids:
         assert check in checks or check[:-1] in checks, f"writing-plugins.md shows a test id for no check: {check}"
+
+
+def _cli_sections() -> dict[str, str]:
+    """docs/cli.md cut at its ``## dyncore CMD`` headings; the text before the first is ``"dyncore"`` (global options)."""
+    sections, current, lines = {}, "dyncore", []
+    for line in (DOCS / "cli.md").read_text().splitlines():
+        heading = re.match(r"^## (dyncore(?: [\w-]+)+)", line)
+        if heading:
+            sections[current], current, lines = "\n".join(lines), heading.group(1), []
+        lines.append(line)
+    sections[current] = "\n".join(lines)
+    return sections
+
+
+def _listed_options() -> list[tuple[str, str]]:
+    """(command path, option name) for every long option each command's ``--help`` lists, subcommands included."""
+    import click
+
+    found = []
+
+    def walk(command: click.Command, ctx: click.Context) -> None:
+        help_option = command.get_help_option(ctx)
+        for param in command.get_params(ctx):
+            if isinstance(param, click.Option) and param is not help_option and param.get_help_record(ctx) is not None:
+                found.extend((ctx.command_path, name) for name in [*param.opts, *param.secondary_opts] if name.startswith("--"))
+        if isinstance(command, click.Group):
+            for name in command.list_commands(ctx):
+                walk(command.get_command(ctx, name), click.Context(command.get_command(ctx, name), info_name=name, parent=ctx))
+
+    walk(cli, click.Context(cli, info_name="dyncore"))
+    return found
+
+
+@pytest.mark.parametrize(("command", "option"), _listed_options())
+def test_every_listed_option_is_documented(command, option):
+    """As datasette's docs test: each option `--help` lists appears in its command's section of docs/cli.md.
+
+    An option the root group has too (``--threads``) is documented once, with the global options.
+    """
+    sections = _cli_sections()
+    assert command in sections, f"docs/cli.md lacks '## {command}'"
+    root = {name for _, name in (o for o in _listed_options() if o[0] == "dyncore")}
+    text = sections["dyncore"] if command != "dyncore" and option in root else sections[command]
+    assert re.search(rf"{re.escape(option)}(?![-\w])", text), f"docs/cli.md, section '{command}', does not mention {option}"
+
+
+def test_option_walk_sees_subcommand_options():
+    options = _listed_options()
+    assert ("dyncore train", "--epochs") in options and ("dyncore", "--debug") in options
+    assert not any(name == "--help" for _, name in options)

@@ -351,6 +351,36 @@ def test_plugins_can_add_commands_and_a_failing_one_does_not_break_the_cli(fake_
     assert run_dyncore("--help", env=fake_site.env).returncode == 0
 
 
+def test_a_plugin_whose_commands_fail_gets_a_placeholder_that_explains(fake_site):
+    """As click-plugins' BrokenCommand: the broken plugin is listed, and running it (or a missing command) says why."""
+    fake_site.add(
+        "badcmd-dist",
+        {"bad_cmd": "badcmd_plugin"},
+        {
+            "badcmd_plugin": """
+            import dyncore
+
+            @dyncore.hookimpl
+            def register_commands(cli):
+                raise ValueError("no commands today")
+            """
+        },
+    )
+    helped = run_dyncore("--help", env=fake_site.env)
+    assert helped.returncode == 0 and "bad-cmd" in helped.stdout and "BROKEN plugin 'bad_cmd'" in helped.stdout
+    for args in (("bad-cmd",), ("bad-cmd", "--anything", "x"), ("bad-cmd", "--help")):
+        result = run_dyncore(*args, env=fake_site.env)
+        last = result.stderr.strip().splitlines()[-1]
+        assert result.returncode == 1, (args, result.stderr)
+        assert last.startswith("dyncore: error: plugin 'bad_cmd' (badcmd-dist) could not add its commands: raised in "
+                               "register_commands (ValueError: no commands today)"), last
+        assert "DYNCORE_DISABLE_PLUGINS=bad_cmd" in last
+    missing = run_dyncore("hello", env=fake_site.env)
+    last = missing.stderr.strip().splitlines()[-1]
+    assert missing.returncode == 2 and "No such command 'hello'" in last and "'bad_cmd'" in last and "dyncore bad-cmd" in last
+    assert run_dyncore("list", "--json", env={**fake_site.env, "DYNCORE_DISABLE_PLUGINS": "bad_cmd"}).returncode == 0
+
+
 def test_a_plugin_that_exits_at_import_does_not_end_the_cli(fake_site):
     fake_site.add("exit-dist", {"exiter": "exiter_plugin"}, {"exiter_plugin": "import sys\nsys.exit(3)\n"})
     result = run_dyncore("list", "--json", env=fake_site.env)

@@ -112,3 +112,32 @@ def test_helpers():
     assert import_target("dyncore.solver:Solver") is Solver
     with pytest.raises(PluginError):
         import_target("no_colon_here")
+
+
+class Stepped(Euler):
+    """Euler with an option, for alias tests."""
+
+    default_options = {"step": 1.0}
+
+
+def test_an_alias_builds_its_target_with_presets_and_warns():
+    registry, problems = Registry("solvers"), []
+    registrar = Registrar(registry, "plug", "plug-dist", problems)
+    registrar.add("stepped", Stepped)
+    registrar.alias("fine", "stepped", options={"step": 0.1})
+    assert problems == [] and "deprecated alias of 'stepped'" in registry.spec("fine").summary
+    with pytest.warns(DeprecationWarning, match="'fine' is deprecated .* use 'stepped' with step=0.1"):
+        solver = registry.create("fine")
+    assert type(solver) is Stepped and solver.options == {"step": 0.1}
+    with pytest.warns(DeprecationWarning):
+        assert registry.get("fine")().options == {"step": 0.1} and issubclass(registry.get("fine"), Stepped)
+    with pytest.warns(DeprecationWarning):
+        assert registry.create("fine", step=0.5).options == {"step": 0.5}
+
+
+def test_an_alias_must_point_at_the_plugins_own_registered_name():
+    registry, problems = make_registry()
+    Registrar(registry, "other", "", problems).alias("old", "euler")
+    Registrar(registry, "plug", "", problems).alias("older", "missing")
+    assert len(problems) == 2 and "'euler' is not registered by plugin 'other'" in problems[0]
+    assert "old" not in registry and "older" not in registry

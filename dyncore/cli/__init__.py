@@ -87,6 +87,20 @@ class DyncoreGroup(click.Group):
         self._add_plugin_commands()
         return sorted(set(COMMANDS) | set(self.commands))
 
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        """Click's lookup; an unknown name also names the plugins whose commands are missing because they broke."""
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as exc:
+            from dyncore.plugins import host
+
+            broken = [s.name for s in host.statuses.values() if s.commands_error]
+            if not broken or "No such command" not in exc.message:
+                raise
+            names = ", ".join(repr(n) for n in broken)
+            raise click.UsageError(f"{exc.message.rstrip('.')}; plugin {names} could not add its commands, so it may "
+                                   f"be missing: run `dyncore {_placeholder_name(broken[0])}` for why", ctx) from None
+
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in COMMANDS and name not in self.commands:
             module, _, attr = COMMANDS[name].partition(":")
@@ -105,6 +119,10 @@ class DyncoreGroup(click.Group):
             host.extend_cli(self)
         except dyncore.PluginError as exc:  # strict mode
             fail(str(exc))
+        for status in host.statuses.values():
+            name = _placeholder_name(status.name)
+            if status.commands_error and name not in self.commands and name not in COMMANDS:
+                self.add_command(BrokenCommand(status), name)
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
         """Click's main, but usage errors too are one line: ``dyncore: error: ... (see `... --help`)``."""
@@ -130,6 +148,8 @@ class DyncoreGroup(click.Group):
         import warnings
 
         warnings.showwarning = _one_line_warning
+        # dyncore's own deprecations (an old solver name, an undeclared capability) reach CLI users too
+        warnings.filterwarnings("default", category=DeprecationWarning, module=r"dyncore(\.|_|$)")
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
@@ -150,6 +170,41 @@ class DyncoreGroup(click.Group):
             fail(plugin_fault(exc) or f"internal error ({type(exc).__name__}: {exc}); rerun with --debug for the traceback and report it")
         finally:
             set_threads(None)  # --threads holds for this command only (in-process callers run several)
+
+
+def _placeholder_name(plugin: str) -> str:
+    """The command name a broken plugin's placeholder takes: its entry-point name, dashed (``my_plugin`` -> ``my-plugin``)."""
+    return plugin.replace("_", "-")
+
+
+class BrokenCommand(click.Command):
+    """Stands in for the commands of a plugin whose ``register_commands`` failed (as click-plugins' BrokenCommand).
+
+    Named after the plugin (we cannot know the names it would have added); ``--help`` lists it as
+    BROKEN, and running it, with any arguments, prints the plugin's error and the fix (exit 1).
+    """
+
+    def __init__(self, status: Any) -> None:
+        distribution = status.distribution or status.name
+        self.message = (
+            f"plugin {status.name!r} ({distribution}) could not add its commands: {status.commands_error}; fix or "
+            f"reinstall {distribution}, or skip it with DYNCORE_DISABLE_PLUGINS={status.name} "
+            f"(details: `dyncore plugins --traceback {status.name}`)"
+        )
+        super().__init__(
+            _placeholder_name(status.name), callback=self._fail, add_help_option=False,
+            context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+            short_help=f"BROKEN plugin {status.name!r}: its commands are missing (run it to see why)",
+            help=self.message,
+        )
+
+    def _fail(self) -> None:
+        raise dyncore.PluginError(self.message)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Accept any arguments (even ``--help``): whatever the user typed, the answer is the plugin's error."""
+        ctx.args = list(args)
+        return []
 
 
 def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,

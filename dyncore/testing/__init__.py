@@ -52,11 +52,31 @@ def resolve(component: Any) -> Any:
 
 
 def checks_for(component: Any) -> list[Check]:
-    """The checks that apply to ``component`` (by its kind)."""
+    """The checks that apply to ``component``: those of its kind, less those needing a capability its class does not declare.
+
+    A check module lists its checks in ``CHECKS`` and, in ``REQUIRES``, the class a check needs
+    (e.g. ``SemilinearSystem``, ``VectorFieldModel``); capabilities are read from the class, never
+    guessed from option or method names.
+    """
+    return _applicable(_class_of(component))
+
+
+def _class_of(component: Any) -> type:
+    """The component's class; ``"registry:name"`` is looked up (imported) but not built."""
+    if isinstance(component, str):
+        import dyncore
+
+        key, _, name = component.partition(":")
+        return getattr(dyncore, key.replace("-", "_")).get(name)
+    return component if isinstance(component, type) else type(component)
+
+
+def _applicable(cls: type) -> list[Check]:
     import importlib
 
-    key = kind_of(resolve(component) if isinstance(component, str) else component)
-    return list(importlib.import_module(_CHECK_MODULES[key]).CHECKS)
+    module = importlib.import_module(_CHECK_MODULES[kind_of(cls)])
+    requires = module.REQUIRES
+    return [check for check in module.CHECKS if issubclass(cls, requires.get(check, object))]
 
 
 def iter_checks(component: Any) -> Iterator[tuple[Any, Check]]:
@@ -96,20 +116,13 @@ def parametrize_with_checks(components: Iterable[Any]):
     params = []
     for component in components:
         try:
-            checks = checks_for(component) if not isinstance(component, str) else _checks_by_registry(component)
+            checks = checks_for(component) if not isinstance(component, str) else [_on_resolved(c) for c in checks_for(component)]
         except Exception as exc:  # a component that cannot even be inspected fails one test, loudly
             params.append(pytest.param(component, _failing(exc), id=f"{_label(component)}-load"))
             continue
         for check in checks:
             params.append(pytest.param(component, check, id=f"{_label(component)}-{check.__name__}"))
     return pytest.mark.parametrize("component, check", params)
-
-
-def _checks_by_registry(component: str) -> list[Check]:
-    import importlib
-
-    key = component.partition(":")[0].replace("-", "_")
-    return [_on_resolved(c) for c in importlib.import_module(_CHECK_MODULES[key]).CHECKS]
 
 
 def _on_resolved(check: Check) -> Check:

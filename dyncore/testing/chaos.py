@@ -135,3 +135,5 @@ CHECKS = [
     check_deterministic,
     check_plot,
 ]
+#: Checks that need a declared capability (none here: every check applies to every component of this kind).
+REQUIRES: dict = {}

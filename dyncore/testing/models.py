@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from dyncore.errors import ConfigError, DataError
-from dyncore.model import Model
+from dyncore.model import Model, VectorFieldModel
 from dyncore.trajectory import Trajectory
 
 
@@ -176,6 +176,32 @@ def check_training_reduces_loss(model: Model) -> None:
     assert last < first, f"loss went from {first} to {last}"
 
 
+def check_vector_field_keeps_shape_and_dtype(model: VectorFieldModel) -> None:
+    """A VectorFieldModel's ``vector_field`` gives ``(..., dim)`` in the input's dtype, finite and differentiable in ``x``."""
+    m = fresh(model)
+    data = data_for(m)
+    x = torch.as_tensor(data.x[:6]).reshape(2, 3, data.dim).requires_grad_(True)
+    dx = m.vector_field(torch.tensor(0.0, dtype=torch.float64), x)
+    assert dx.shape == x.shape and dx.dtype == x.dtype, (tuple(dx.shape), dx.dtype)
+    assert torch.isfinite(dx).all()
+    (grad,) = torch.autograd.grad(dx.sum(), x)
+    assert torch.isfinite(grad).all() and bool(grad.abs().sum() > 0), "the field does not depend on x"
+
+
+def check_vector_field_drives_rollout(model: VectorFieldModel) -> None:
+    """The field is the one the model integrates: a rollout over a short step h moves by about ``h * vector_field``."""
+    m = fresh(model)
+    data = data_for(m)
+    h = 1e-3
+    x0 = torch.as_tensor(data.x[:1])
+    with torch.no_grad():
+        out = m.rollout(x0, torch.tensor([0.0, h], dtype=torch.float64))
+        field = m.vector_field(torch.tensor(0.0, dtype=torch.float64), x0[0])
+    rate = (out[1] - out[0]) / h
+    scale = float(field.abs().max()) + 1e-6
+    assert float((rate - field).abs().max()) <= 2e-2 * scale, f"(x(h) - x0) / h = {rate.tolist()} but vector_field = {field.tolist()}"
+
+
 CHECKS = [
     check_hparams_stored_as_given,
     check_config_round_trip,
@@ -187,4 +213,8 @@ CHECKS = [
     check_state_dict_round_trip,
     check_seeded_prepare_is_deterministic,
     check_training_reduces_loss,
+    check_vector_field_keeps_shape_and_dtype,
+    check_vector_field_drives_rollout,
 ]
+#: Checks that need a declared capability: run only on subclasses of the given class.
+REQUIRES = {check_vector_field_keeps_shape_and_dtype: VectorFieldModel, check_vector_field_drives_rollout: VectorFieldModel}

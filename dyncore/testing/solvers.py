@@ -14,7 +14,7 @@ import torch
 
 from dyncore.errors import ConfigError, SolverError
 from dyncore.solver import Solver
-from dyncore.system import System
+from dyncore.system import SemilinearSystem
 
 #: Largest error of a default solve on the coarse grid of :func:`check_matches_exact_solution`.
 EXACT_TOLERANCE = 5e-2
@@ -26,7 +26,7 @@ ORDER_TOLERANCE = 0.6
 ERROR_BAND = (1e-13, 1e-2)
 
 
-class LogisticProblem(System):
+class LogisticProblem(SemilinearSystem):
     """``u_i' = a_i u_i - u_i^2``, component-wise, with exact solution and a semilinear split.
 
     Exact solution: ``u(t) = a u0 e^{a t} / (a - u0 + u0 e^{a t})``. Split: ``L = diag(a)``,
@@ -260,3 +260,5 @@ CHECKS = [
     check_gradient_matches_exact_derivative,
     check_step_budget_is_solver_error,
 ]
+#: Checks that need a declared capability (none here: every check applies to every component of this kind).
+REQUIRES: dict = {}

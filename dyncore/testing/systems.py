@@ -1,7 +1,8 @@
 """Conformance checks for systems: one behaviour each, run on an instance.
 
-Optional capabilities (``jacobian``, ``numpy_vector_field``, a semilinear split, ``random_x0``)
-are checked only when a system has them.
+The checks read the capabilities a system declares: ``jacobian`` and ``numpy_vector_field`` are
+checked when they are not ``None``, the semilinear split only for a :class:`~dyncore.SemilinearSystem`
+(:data:`REQUIRES`), ``random_x0`` (the base class's or the system's own) always.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import torch
 
 from dyncore.errors import ConfigError
 from dyncore.registry import valid_name
-from dyncore.system import System
+from dyncore.system import SemilinearSystem, System
 
 
 def _state(system: System, batch: tuple[int, ...] = ()) -> torch.Tensor:
@@ -103,7 +104,7 @@ def check_vector_field_is_differentiable(system: System) -> None:
 
 def check_jacobian_matches_autograd(system: System) -> None:
     """A system's ``jacobian(t, x)`` (if any) equals autograd's, batched ``(..., dim, dim)``."""
-    jacobian = getattr(system, "jacobian", None)
+    jacobian = system.jacobian
     if jacobian is None:
         return
     x = _state(system, (2,))
@@ -116,7 +117,7 @@ def check_jacobian_matches_autograd(system: System) -> None:
 
 def check_numpy_vector_field_matches_torch(system: System) -> None:
     """A system's ``numpy_vector_field`` (if any) equals its torch field, batched."""
-    fast = getattr(system, "numpy_vector_field", None)
+    fast = system.numpy_vector_field
     if fast is None:
         return
     x = _state(system, (3,))
@@ -124,28 +125,21 @@ def check_numpy_vector_field_matches_torch(system: System) -> None:
     np.testing.assert_allclose(fast(0.3, x.numpy()), expected, rtol=1e-12, atol=1e-12)
 
 
-def check_semilinear_split_matches_field(system: System) -> None:
-    """A semilinear split (if any) reassembles the field: ``from_spectral(L v + N(v)) == f(x)``."""
-    if not system.has_semilinear_split:
-        return
-    identity = lambda a: a  # noqa: E731
-    to_spectral = getattr(system, "to_spectral", None) or identity
-    from_spectral = getattr(system, "from_spectral", None) or identity
+def check_semilinear_split_matches_field(system: SemilinearSystem) -> None:
+    """A SemilinearSystem's split reassembles the field: ``from_spectral(L v + N(v)) == f(x)``; ``numpy_nonlinear`` (if any) equals ``nonlinear``."""
     x = _state(system, (2,))
-    v = to_spectral(x)
+    v = system.to_spectral(x)
     linear = torch.as_tensor(system.linear_operator())
-    rebuilt = from_spectral(linear * v + system.nonlinear(_t(), v))
+    rebuilt = system.from_spectral(linear * v + system.nonlinear(_t(), v))
     torch.testing.assert_close(rebuilt, system.vector_field(_t(), x), rtol=1e-9, atol=1e-9)
-    numpy_nonlinear = getattr(system, "numpy_nonlinear", None)
+    numpy_nonlinear = system.numpy_nonlinear
     if numpy_nonlinear is not None:
         np.testing.assert_allclose(numpy_nonlinear(0.3, v.numpy()), system.nonlinear(_t(), v).numpy(), rtol=1e-12, atol=1e-12)
 
 
 def check_random_x0_is_seeded(system: System) -> None:
-    """``random_x0(batch, seed)`` (if any) gives ``(batch, dim)`` float64, the same per seed, new per seed."""
-    sample = getattr(system, "random_x0", None)
-    if sample is None:
-        return
+    """``random_x0(batch, seed)`` gives ``(batch, dim)`` float64, the same per seed, new per seed."""
+    sample = system.random_x0
     a, b, c = sample(4, 0), sample(4, 0), sample(4, 1)
     assert tuple(a.shape) == (4, system.dim) and a.dtype == torch.float64, (tuple(a.shape), a.dtype)
     assert torch.equal(a, b), "the same seed gave different states"
@@ -174,3 +168,5 @@ CHECKS = [
     check_random_x0_is_seeded,
     check_simulates_with_its_default_solver,
 ]
+#: Checks that need a declared capability: run only on subclasses of the given class.
+REQUIRES = {check_semilinear_split_matches_field: SemilinearSystem}

@@ -169,3 +169,5 @@ CHECKS = [
     check_callbacks_called_and_can_stop,
     check_nan_guard,
 ]
+#: Checks that need a declared capability (none here: every check applies to every component of this kind).
+REQUIRES: dict = {}

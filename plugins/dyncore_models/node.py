@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from dyncore.errors import ConfigError, UnknownNameError
-from dyncore.model import Model
+from dyncore.model import VectorFieldModel
 from dyncore.trajectory import Trajectory
 from dyncore_models.common import as_tensor, check_data, dtype_of, lookahead_value, positive_int, states_3d
 from dyncore_models.mlp import MLP, FusedMLPStep, Workspace, activation
@@ -19,7 +19,7 @@ from dyncore_models.normalization import Normalizer
 from dyncore_models.tableaus import TABLEAUS, Tableau, rk_step
 
 
-class NeuralODE(Model):
+class NeuralODE(VectorFieldModel):
     """Neural ODE: an MLP vector field f(x) (or f(t, x)) integrated by a differentiable solver.
 
     Hyperparameters:
@@ -31,8 +31,9 @@ class NeuralODE(Model):
             step (see :mod:`dyncore_models.mlp`); any other registered differentiable solver works too.
         rollout_solver (``dopri5``), rollout_options ({}: the solver's defaults): the integrator of
             :meth:`rollout`. :meth:`quick_rollout` uses the training method on the output grid.
-        adjoint (False): backpropagate with the adjoint method (the solver's ``_adjoint`` variant;
-            memory independent of the number of steps, slower).
+        adjoint (False): backpropagate with the adjoint method (the training solver's option
+            ``adjoint=True``, which the torchdiffeq solvers have; memory independent of the number
+            of steps, slower).
         normalize (True): learn in normalised states and time (fitted on the training data and
             saved with the weights); :meth:`vector_field` is always in physical units.
         dtype (``float32``).
@@ -69,8 +70,9 @@ class NeuralODE(Model):
             if not isinstance(hp[key], dict):
                 raise ConfigError(f"model 'node': {key} must be a dict of solver options, got {hp[key]!r}")
         self._solver(hp["rollout_solver"], hp["rollout_options"], need_grad=False)  # a bad name or option fails now, not in predict
+        if hp["adjoint"]:  # and a training solver without an adjoint fails now, not at the first epoch
+            self._solver(hp["solver"], {**hp["solver_options"], "adjoint": True}, need_grad=True)
         self.tableau = TABLEAUS.get(hp["solver"])
-        self.nfe = 0
         self._workspaces: list[Workspace] = []
 
     # -- construction ----------------------------------------------------------------------
@@ -215,8 +217,10 @@ class NeuralODE(Model):
 
     def _solve_unit_interval(self, z: torch.Tensor, t: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         """Any registered solver with per-sample steps: integrate ``dz/du = h f(t + u h, z)`` over u in [0, 1]."""
-        name = self.hparams["solver"] + ("_adjoint" if self.hparams["adjoint"] else "")
-        solver = self._solver(name, self.hparams["solver_options"], need_grad=True)
+        options = dict(self.hparams["solver_options"])
+        if self.hparams["adjoint"]:
+            options["adjoint"] = True
+        solver = self._solver(self.hparams["solver"], options, need_grad=True)
         unit = torch.tensor([0.0, 1.0], dtype=z.dtype, device=z.device)
         return solver.solve(_UnitIntervalField(self, t, h), z, unit)[-1]
 
@@ -224,8 +228,10 @@ class NeuralODE(Model):
         import dyncore
 
         if name not in dyncore.solvers:
-            hint = "adjoint needs a solver with an '_adjoint' variant, e.g. 'rk4' or 'dopri5'; " if name.endswith("_adjoint") else ""
-            raise UnknownNameError("solver", name, dyncore.solvers.names(), f"model 'node': {hint}see `dyncore list solvers`")
+            raise UnknownNameError("solver", name, dyncore.solvers.names(), "model 'node': see `dyncore list solvers`")
+        if options.get("adjoint") and "adjoint" not in dyncore.solvers.get(name).default_options:
+            raise ConfigError(f"model 'node': adjoint=True needs a solver with an adjoint option (the torchdiffeq "
+                              f"ones, e.g. 'rk4' or 'dopri5'); {name!r} has none")
         solver = dyncore.solvers.create(name, **options)
         if need_grad and not solver.differentiable:
             raise ConfigError(f"model 'node': solver {name!r} is not differentiable; train with 'rk4' or 'dopri5'")

@@ -55,7 +55,13 @@ class WindowRNN(Model):
         choice(self.name, "cell", hp["cell"], tuple(CELLS))
         choice(self.name, "nonlinearity", hp["nonlinearity"], ("relu", "tanh"))
         self._build_dtype = dtype_of(self.name, hp["dtype"])
-        self.nfe = 0
+
+    @property
+    def sampling_step(self) -> float | None:
+        """The training data's step (the ``dt`` buffer), the only step this model runs on; ``None`` before training."""
+        if self.dim is None or float(self.dt) <= 0:
+            return None
+        return float(self.dt)
 
     @property
     def _dtype(self) -> torch.dtype:

@@ -27,11 +27,7 @@ _SCIPY = {
 def register_solvers(registry):
     for name, (cls, summary) in _TORCHDIFFEQ.items():
         registry.add(name, f"dyncore_solvers.torchdiffeq_backend:{cls}", summary=summary)
-        registry.add(
-            f"{name}_adjoint",
-            f"dyncore_solvers.torchdiffeq_backend:{cls}Adjoint",
-            summary=summary.replace("differentiable", "adjoint gradients"),
-        )
+        registry.alias(f"{name}_adjoint", name, options={"adjoint": True})  # deprecated: one release
     for name, (cls, summary) in _SCIPY.items():
         registry.add(name, f"dyncore_solvers.scipy_backend:{cls}", summary=summary)
     registry.add(

@@ -11,8 +11,10 @@ step per output interval for a field that has none (a model's, the way a Neural 
 ``dopri8``'s dense output is only fourth order (torchdiffeq fits the same quartic as for dopri5),
 so it steps onto every output time instead of interpolating (:mod:`dyncore_solvers.dopri8`): 8th
 order at the outputs, at the cost of at least one step per output interval.
-The ``*_adjoint`` variants backpropagate with the adjoint method (memory constant in the number
-of steps; gradients reach ``x0`` and, when ``f`` is a ``torch.nn.Module``, its parameters).
+The option ``adjoint=True`` backpropagates with the adjoint method (memory constant in the number
+of steps; gradients reach ``x0`` and, when ``f`` is a ``torch.nn.Module``, its parameters), as
+diffrax takes the adjoint as a separate argument; the old names ``dopri5_adjoint``, ... are
+deprecated aliases of ``dopri5`` etc. with ``adjoint=True`` (for one release).
 ``tsit5`` is not a torchdiffeq method: :mod:`dyncore_solvers.tsit5` builds it on torchdiffeq's
 internal Runge-Kutta classes and adds it to torchdiffeq's method table when a solver is made.
 
@@ -28,7 +30,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from dyncore.errors import SolverError
+from dyncore.errors import ConfigError, SolverError
 from dyncore.solver import Solver, internal_step, substeps
 
 
@@ -64,10 +66,9 @@ def _grid_through_outputs(step: float) -> Callable[[Any, torch.Tensor, torch.Ten
 
 
 class TorchdiffeqSolver(Solver):
-    """Base class: integrate with ``torchdiffeq.odeint`` (or ``odeint_adjoint``) and one fixed method."""
+    """Base class: integrate with ``torchdiffeq.odeint`` (or ``odeint_adjoint`` with ``adjoint=True``) and one fixed method."""
 
     method: ClassVar[str] = ""
-    adjoint: ClassVar[bool] = False
     #: Step onto every output time instead of interpolating (for a dense output below the method's order).
     step_onto_outputs: ClassVar[bool] = False
     differentiable = True
@@ -78,6 +79,13 @@ class TorchdiffeqSolver(Solver):
             self.check_options(positive=["rtol", "atol", "step_size"], counts=["max_steps"])
         else:
             self.check_options(positive=["step_size"])
+        if not isinstance(self.options["adjoint"], bool):
+            raise ConfigError(f"solver {self.name!r}: option adjoint must be true or false, got {self.options['adjoint']!r}")
+
+    @property
+    def adjoint(self) -> bool:
+        """True when gradients come from the adjoint method (the ``adjoint`` option)."""
+        return self.options["adjoint"]
 
     def solve(self, f: Callable, x0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """Integrate ``f`` from ``x0`` over ``t``; see :meth:`dyncore.Solver.solve`. Returns ``(len(t), *x0.shape)``."""
@@ -132,12 +140,13 @@ class TorchdiffeqSolver(Solver):
 
 class _Adaptive(TorchdiffeqSolver):
     adaptive = True
-    default_options: ClassVar[dict[str, Any]] = {"rtol": 1e-7, "atol": 1e-9, "max_steps": 100_000, "step_size": None}
+    default_options: ClassVar[dict[str, Any]] = {"rtol": 1e-7, "atol": 1e-9, "max_steps": 100_000, "step_size": None,
+                                                 "adjoint": False}
 
 
 class _Fixed(TorchdiffeqSolver):
     adaptive = False
-    default_options: ClassVar[dict[str, Any]] = {"step_size": None}
+    default_options: ClassVar[dict[str, Any]] = {"step_size": None, "adjoint": False}
 
 
 class Dopri5(_Adaptive):
@@ -204,43 +213,22 @@ class Euler(_Fixed):
     name, method, order = "euler", "euler", 1
 
 
-class Dopri5Adjoint(Dopri5):
-    """Dopri5 with adjoint backpropagation: memory independent of the number of steps."""
-
-    name, adjoint = "dopri5_adjoint", True
-
-
-class Tsit5Adjoint(Tsit5):
-    """Tsit5 with adjoint backpropagation."""
-
-    name, adjoint = "tsit5_adjoint", True
+#: The classes that the deprecated ``*_adjoint`` names stood for; ``Dopri5Adjoint`` etc. still import (deprecated).
+_ADJOINT_BASES = {"Dopri5Adjoint": Dopri5, "Tsit5Adjoint": Tsit5, "Dopri8Adjoint": Dopri8, "Bosh3Adjoint": Bosh3,
+                  "RK4Adjoint": RK4, "MidpointAdjoint": Midpoint, "EulerAdjoint": Euler}
 
 
-class Dopri8Adjoint(Dopri8):
-    """Dopri8 with adjoint backpropagation."""
+def __getattr__(name: str) -> Any:
+    """``Dopri5Adjoint`` and the like, deprecated: the method's class with ``adjoint=True`` preset."""
+    if name not in _ADJOINT_BASES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import warnings
 
-    name, adjoint = "dopri8_adjoint", True
+    import dyncore
 
-
-class Bosh3Adjoint(Bosh3):
-    """Bosh3 with adjoint backpropagation."""
-
-    name, adjoint = "bosh3_adjoint", True
-
-
-class RK4Adjoint(RK4):
-    """RK4 (3/8 rule) with adjoint backpropagation."""
-
-    name, adjoint = "rk4_adjoint", True
-
-
-class MidpointAdjoint(Midpoint):
-    """Midpoint with adjoint backpropagation."""
-
-    name, adjoint = "midpoint_adjoint", True
-
-
-class EulerAdjoint(Euler):
-    """Euler with adjoint backpropagation."""
-
-    name, adjoint = "euler_adjoint", True
+    base = _ADJOINT_BASES[name]
+    warnings.warn(f"{name} is deprecated and goes in the next release; use {base.__name__}(adjoint=True)",
+                  DeprecationWarning, stacklevel=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return dyncore.solvers.get(f"{base.name}_adjoint")

@@ -10,7 +10,7 @@ import torch
 
 from dyncore.errors import ConfigError
 from dyncore.limits import check_size
-from dyncore.system import System
+from dyncore.system import SemilinearSystem
 
 #: Largest grid for which the numpy path uses dense real-DFT matrices instead of FFT calls.
 DFT_MATRIX_MAX_N = 128
@@ -42,7 +42,7 @@ def real_dft_matrices(n: int, gain: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return inverse, forward
 
 
-class KuramotoSivashinsky(System):
+class KuramotoSivashinsky(SemilinearSystem):
     """Kuramoto-Sivashinsky ``u_t + u u_x + u_xx + u_xxxx = 0`` on a periodic domain of length L.
 
     The state is the grid values ``u(x_j)``, ``x_j = j L / N``, ``j = 0..N-1``. Derivatives are

@@ -47,8 +47,8 @@ class ClosedForm(Trainer):
             ConfigError: the model has no ``fit_closed_form`` (train it with ``full_batch``).
             TrainingDiverged: the fit's loss is NaN/Inf; the model keeps its weights from before the fit.
         """
-        solve = getattr(model, "fit_closed_form", None)
-        if not callable(solve):
+        solve = model.fit_closed_form
+        if solve is None:
             raise ConfigError(f"model {model.name!r} has no closed-form fit; train it with a gradient trainer such as full_batch")
         o = self.options
         prepare_seeded(model, trajectory, o["seed"], o["device"])
@@ -61,7 +61,7 @@ class ClosedForm(Trainer):
         before = {k: v.detach().clone() for k, v in model.state_dict().items()}
         start = time.perf_counter()
         try:
-            nfe = getattr(model, "nfe", 0)
+            nfe = model.nfe
             with torch.no_grad():
                 loss = float(solve(examples))
             if not math.isfinite(loss):
@@ -69,7 +69,7 @@ class ClosedForm(Trainer):
                 state.status = "diverged"
                 history.stopped = "diverged at epoch 1"
                 raise TrainingDiverged(f"model {model.name!r}: the closed-form fit gave loss {loss}; the model keeps its untrained weights")
-            history.append(1, loss, 0.0, time.perf_counter() - start, getattr(model, "nfe", 0) - nfe)
+            history.append(1, loss, 0.0, time.perf_counter() - start, model.nfe - nfe)
             state.epoch, state.status = 1, "complete"
             for cb in callbacks:
                 cb.on_epoch_end(self, model, state)

@@ -30,7 +30,6 @@ from dyncore.model import Model
 from dyncore.params import MAX_SEED
 from dyncore.trainer import HISTORY_COLUMNS, Callback, History, Trainer, TrainState
 from dyncore.trajectory import Trajectory
-from dyncore_training.adam import LeanAdam
 from dyncore_training.callbacks import Checkpointer, EarlyStopping, ProgressBar, Snapshots
 from dyncore_training.guard import EpochRollback, WeightGuard
 
@@ -180,7 +179,7 @@ class GradientTrainer(Trainer):
                         lr = self.lr_at(epoch)
                         for group in optimizer.param_groups:
                             group["lr"] = lr
-                    nfe = getattr(model, "nfe", 0)
+                    nfe = model.nfe
                     rollback.stage()
                     guard.stage()
                     with signals.abortable():  # a second signal abandons the epoch here (undone below)
@@ -196,7 +195,7 @@ class GradientTrainer(Trainer):
                             f"try a smaller lr (now {lr:g}), a smaller lookahead (now {o['lookahead']}) or a smaller network"
                         )
                     guard.accept(epoch)
-                    history.append(epoch + 1, loss, lr, time.perf_counter() - start, getattr(model, "nfe", 0) - nfe)
+                    history.append(epoch + 1, loss, lr, time.perf_counter() - start, model.nfe - nfe)
                     state.epoch = epoch + 1
                     stop = False
                     for cb in callbacks:
@@ -268,10 +267,14 @@ def _load_model_state(model: Model, checkpoint: Checkpoint) -> None:
 
 
 def make_adam(params: list[torch.Tensor], lr: float, weight_decay: float) -> torch.optim.Adam:
-    """Adam with the fused kernel where the device and dtypes allow it (:class:`LeanAdam`), else torch's default."""
+    """``torch.optim.Adam(fused=True)`` where the device and dtypes allow it, else torch's default Adam.
+
+    Public API only: a lean step over ``torch._fused_adam_`` saved ~200 us per step but nothing
+    measurable per epoch (``benchmarks/train.py --only private-api``, docs/benchmarks.md).
+    """
     if len({(p.device, p.dtype) for p in params}) == 1:
         try:
-            return LeanAdam(params, lr=lr, weight_decay=weight_decay)
+            return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
         except RuntimeError:
             pass
     return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)

@@ -235,6 +235,10 @@ CASES = [
     ("train node lorenz.npz -o r --hparam hidden=1000000000", 2, r"training model 'node' .* would need [\d.]+ GiB, more than the memory cap"),
     ("train rnn lorenz.npz -o r --hparam hidden=1000000", 2, r"training model 'rnn' .* would need [\d.]+ TiB, more than the memory cap"),
     ("train node lorenz.npz -o r --hparam rollout_solver=dopri55", 2, r"unknown solver 'dopri55'; did you mean 'dopri5'"),
+    # the adjoint is a solver option (issue 10): a bad value, and a training solver that has none
+    ("simulate lorenz --solver rk4 --solver-option adjoint=yes -o a.npz", 2, r"solver 'rk4': option adjoint must be true or false, got 'yes'"),
+    ("train node lorenz.npz -o r --hparam adjoint=true --hparam solver=radau", 2,
+     r"model 'node': adjoint=True needs a solver with an adjoint option .* 'radau' has none"),
     # data files: complex, non-finite CSV cells (naming the file), FIFOs, lying headers, deep JSON
     ("chaos-test complex.npz", 2, r"complex.npz: states are complex numbers; .* real and imaginary parts"),
     ("chaos-test naninf.csv", 2, r"naninf.csv: states contain NaN or Inf"),

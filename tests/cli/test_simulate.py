@@ -36,7 +36,7 @@ def test_options_reach_the_simulation(tmp_path):
     trajectory = Trajectory.load(out)
     meta = trajectory.meta
     assert meta["params"] == {"mu": 2} and meta["x0"] == [1.0, 0.0] and meta["solver"] == "dopri5"
-    assert meta["solver_options"] == {"rtol": 1e-6, "atol": 1e-8, "max_steps": 5000, "step_size": None}
+    assert meta["solver_options"] == {"rtol": 1e-6, "atol": 1e-8, "max_steps": 5000, "step_size": None, "adjoint": False}
     assert (meta["seed"], meta["noise"], meta["irregular"]) == (3, 0.01, True)
     assert len(trajectory.t) == 20 and trajectory.t[0] == 0.0  # half of the 41 points, rounded
 
@@ -93,3 +93,11 @@ def test_in_a_real_process_progress_is_forced_and_the_file_is_complete(tmp_path)
     assert result.returncode == 0, result.stderr
     assert "simulating spiral" in result.stderr and "100%" in result.stderr
     assert np.allclose(Trajectory.load(out).x[0], [2.0, 0.0])
+
+
+def test_an_old_adjoint_solver_name_works_with_a_deprecation_line(tmp_path):
+    out = tmp_path / "x.npz"
+    result = run_dyncore("simulate", "lorenz", "--solver", "rk4_adjoint", "--t-end", "0.5", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "dyncore: warning: solver name 'rk4_adjoint' is deprecated and goes in the next release; use 'rk4' with adjoint=True" in result.stderr
+    assert Trajectory.load(out).meta["solver_options"]["adjoint"] is True

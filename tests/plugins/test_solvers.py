@@ -15,16 +15,59 @@ from dyncore.testing.solvers import LogisticProblem
 
 TORCHDIFFEQ = ["dopri5", "tsit5", "dopri8", "bosh3", "rk4", "midpoint", "euler"]
 SCIPY = ["rk45", "dop853", "radau", "bdf", "lsoda"]
-SOLVERS = TORCHDIFFEQ + [f"{n}_adjoint" for n in TORCHDIFFEQ] + SCIPY + ["etdrk4"]
+SOLVERS = TORCHDIFFEQ + SCIPY + ["etdrk4"]
 
 
 def test_every_builtin_solver_is_registered():
     assert set(SOLVERS) <= set(dyncore.solvers.names())
 
 
-@parametrize_with_checks([f"solvers:{name}" for name in SOLVERS])
+@parametrize_with_checks([f"solvers:{name}" for name in SOLVERS] + [dyncore.solvers.create(n, adjoint=True) for n in TORCHDIFFEQ])
 def test_conformance(component, check):
     check(component)
+
+
+@pytest.mark.parametrize("name", TORCHDIFFEQ)
+def test_old_adjoint_names_are_deprecated_aliases_of_the_option(name):
+    with pytest.warns(DeprecationWarning, match=rf"'{name}_adjoint' is deprecated .*use '{name}' with adjoint=True"):
+        solver = dyncore.solvers.create(f"{name}_adjoint")
+    assert type(solver) is dyncore.solvers.get(name) and solver.adjoint and solver.options["adjoint"] is True
+    with pytest.warns(DeprecationWarning):
+        assert dyncore.solvers.get(f"{name}_adjoint")().adjoint
+    assert "deprecated alias" in {s.name: s.summary for s in dyncore.solvers.specs()}[f"{name}_adjoint"]
+
+
+def test_adjoint_gradient_matches_backprop():
+    class Field(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(2, 2, dtype=torch.float64)
+
+        def forward(self, t, x):
+            return torch.tanh(self.linear(x))
+
+    f = Field()
+    x0 = torch.tensor([1.0, -0.5], dtype=torch.float64)
+    t = torch.linspace(0, 1, 5, dtype=torch.float64)
+    grads = []
+    for adjoint in (False, True):
+        f.zero_grad()
+        dyncore.solvers.create("dopri5", adjoint=adjoint, rtol=1e-10, atol=1e-10).solve(f, x0, t)[-1].sum().backward()
+        grads.append(f.linear.weight.grad.clone())
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-6, atol=1e-8)
+
+
+def test_adjoint_option_must_be_a_bool():
+    with pytest.raises(ConfigError, match="adjoint must be true or false"):
+        dyncore.solvers.create("rk4", adjoint="yes")
+
+
+def test_the_old_adjoint_class_names_still_import():
+    from dyncore_solvers import torchdiffeq_backend
+
+    with pytest.warns(DeprecationWarning, match=r"RK4Adjoint is deprecated.*RK4\(adjoint=True\)"):
+        cls = torchdiffeq_backend.RK4Adjoint
+    assert cls().adjoint and issubclass(cls, torchdiffeq_backend.RK4)
 
 
 @pytest.mark.parametrize("name, differentiable, stiff", [("dopri5", True, False), ("radau", False, True), ("etdrk4", True, True)])

@@ -267,21 +267,15 @@ def test_progress_bar_shows_epoch_and_loss():
     assert "epoch 3/3" in text and "loss" in text and text.endswith("\n")
 
 
-def test_lean_adam_is_torchs_fused_adam_bit_for_bit():
-    from dyncore_training.adam import LeanAdam
+def test_training_uses_torchs_public_fused_adam():
+    from dyncore_training.loop import make_adam
 
-    torch.manual_seed(0)
-    ours = [torch.randn(5, 3, requires_grad=True), torch.randn(3, requires_grad=True)]
-    theirs = [p.detach().clone().requires_grad_() for p in ours]
-    optimizers = [(ours, LeanAdam(ours, lr=1e-2, weight_decay=0.1)), (theirs, torch.optim.Adam(theirs, lr=1e-2, weight_decay=0.1, fused=True))]
-    for step in range(12):
-        for params, opt in optimizers:
-            opt.zero_grad()
-            ((params[0].sin().sum() + params[1].pow(2).sum()) * (step + 1)).backward()
-            opt.step()
-            if step == 6:
-                opt.param_groups[0]["lr"] = 1e-3
-    assert all(torch.equal(a, b) for a, b in zip(ours, theirs))
+    params = [torch.randn(5, 3, requires_grad=True), torch.randn(3, requires_grad=True)]
+    optimizer = make_adam(params, 1e-2, 0.1)
+    assert type(optimizer) is torch.optim.Adam and optimizer.defaults["fused"] is True
+    assert optimizer.defaults["weight_decay"] == 0.1
+    mixed = make_adam([torch.randn(2, requires_grad=True), torch.randn(2, dtype=torch.float64, requires_grad=True)], 1e-2, 0.0)
+    assert type(mixed) is torch.optim.Adam and not mixed.defaults["fused"]
 
 
 # -- closed_form: one call of a model's own fit ----------------------------------------------------

@@ -75,6 +75,13 @@ class EchoStateNetwork(dyncore.Model):
     def context_length(self) -> int:
         return int(self.hparams["washout"])
 
+    @property
+    def sampling_step(self) -> float | None:
+        """The training data's step (the ``dt`` buffer), the only step this model runs on; ``None`` before training."""
+        if self.dim is None or float(self.dt) <= 0:
+            return None
+        return float(self.dt)
+
     def prepare(self, trajectory: Trajectory | None = None, dim: int | None = None) -> None:
         """Draw the reservoir with ReservoirPy (seeded from torch's generator); fit normalisation and step on ``trajectory``."""
         from reservoirpy.nodes import Reservoir

@@ -31,7 +31,7 @@ def _positive(name: str, value: Any, integer: bool = False) -> None:
         raise ConfigError(f"model 'sindy': {name} must be a positive {'integer' if integer else 'number'}, got {value!r}")
 
 
-class Sindy(dyncore.Model):
+class Sindy(dyncore.VectorFieldModel):
     """SINDy: sparse regression of the derivatives on polynomial terms (PySINDy's STLSQ), a vector-field model.
 
     Hyperparameters:
