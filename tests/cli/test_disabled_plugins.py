@@ -23,6 +23,13 @@ def test_core_commands_start_with_any_built_in_disabled(plugin):
     assert run_dyncore("train", "--help", env=env).returncode == 0
 
 
+def test_a_disabled_plugins_command_names_the_setting():
+    result = run_dyncore("demo", "--quick", env={"DYNCORE_DISABLE_PLUGINS": "dyncore_demo"})
+    assert result.returncode == 2 and result.stderr.strip() == (
+        "dyncore: error: No such command 'demo'; DYNCORE_DISABLE_PLUGINS disables plugin 'dyncore_demo', which may provide it "
+        "(see `dyncore --help`)"), result.stderr
+
+
 def test_the_demo_plugin_disabled_leaves_training_and_listing_alone():
     result = run_dyncore("plugins", "--json", env={"DYNCORE_DISABLE_PLUGINS": "dyncore_demo"})
     states = {p["name"]: p["state"] for p in json.loads(result.stdout)}
