@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import dyncore
+from dyncore.defaults import COMPARE_MODELS
 from dyncore.errors import ConfigError, OutputExistsError
 from dyncore.io import atomic_write
 from dyncore.trajectory import Trajectory
@@ -41,7 +42,7 @@ def install_hint(name: str) -> str:
 
 def compare(
     data: Trajectory | str | Path,
-    models: Sequence[str] = ("node", "rnn", "sindy", "esn"),
+    models: Sequence[str] = COMPARE_MODELS,
     *,
     system: Any = None,
     seeds: int = 3,

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 import dyncore
+from dyncore.defaults import DEFAULT_CHAOS_TEST
 from dyncore.errors import ConfigError, DataError, DyncoreError
 from dyncore.limits import check_size
 from dyncore.threads import with_threads
@@ -470,8 +471,8 @@ def _zero_one(x: np.ndarray, seed: int, label: str, notes: list[str], oversample
     if np.ptp(series) == 0:
         notes.append(f"{label} settled on a fixed point (counted as K = 0)")
         return 0.0
-    test = dyncore.chaos_tests.create("zero_one", subsample="auto", seed=seed)
-    try:
+    try:  # a missing chaos test (its plugin disabled) is a note, like an unusable series
+        test = dyncore.chaos_tests.create(DEFAULT_CHAOS_TEST, subsample="auto", seed=seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             result = test.run(series)

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from dyncore.defaults import DEFAULT_TRAINER
 from dyncore.params import merge_params
 from dyncore.trajectory import Trajectory
 
@@ -30,7 +31,7 @@ class Model(nn.Module):
     default_hparams: ClassVar[dict[str, Any]] = {}
     #: The trainer :func:`dyncore.train` uses when none is named: gradient epochs (``full_batch``), or
     #: ``closed_form`` for a model fitted in one call by its own ``fit_closed_form(examples)``.
-    default_trainer: ClassVar[str] = "full_batch"
+    default_trainer: ClassVar[str] = DEFAULT_TRAINER
     #: Evaluations of the network so far (forward passes, or field evaluations of a NODE); trainers
     #: record the increase per epoch in the history's ``nfe`` column. Models that count increment it.
     nfe: int

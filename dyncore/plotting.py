@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dyncore.defaults import DEFAULT_CHAOS_TEST
 from dyncore.errors import ConfigError
 from dyncore.io import atomic_write
 
@@ -411,7 +412,7 @@ def figure_from_path(path: str | os.PathLike, kind: str | None = None) -> Figure
         return space_time(traj, title=path.name)
     import dyncore
 
-    result = dyncore.chaos_tests.create("zero_one", subsample="auto").run(_first_member(traj.x)[:, 0])
+    result = dyncore.chaos_tests.create(DEFAULT_CHAOS_TEST, subsample="auto").run(_first_member(traj.x)[:, 0])
     return zero_one_test({f"{path.name}, x0": result})
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 import dyncore
+from dyncore.defaults import DEFAULT_SOLVER
 from dyncore.errors import ConfigError, SolverError, StiffnessWarning
 from dyncore.faults import check_vector_field_shape
 from dyncore.limits import check_size
@@ -48,7 +49,7 @@ SIMULATE_OPTIONS: dict[str, Any] = {
 }
 
 #: The solver :func:`simulate` uses for a system whose ``default_solver`` is ``None``.
-FALLBACK_SOLVER = "dop853"
+FALLBACK_SOLVER = DEFAULT_SOLVER
 #: Fraction of the grid kept by ``irregular=True``.
 DEFAULT_IRREGULAR_FRACTION = 0.5
 #: Largest ``x0`` (number of values) copied into the metadata.

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import dyncore
+from dyncore.defaults import DEFAULT_TRAINER
 from dyncore.errors import CheckpointError, ConfigError, DyncoreError, OutputExistsError, UnknownNameError
 from dyncore.executors import failed_result, make_executor  # noqa: F401 (failed_result: kept importable from here)
 from dyncore.io import atomic_write
@@ -257,7 +258,7 @@ def _grid(value: Any, where: str) -> dict[str, list[Any]]:
 
 def _trainer(value: Any, where: str) -> dict[str, Any]:
     table = _table(value, "[trainer]", where)
-    name = table.pop("name", "full_batch")
+    name = table.pop("name", DEFAULT_TRAINER)
     if not isinstance(name, str):
         raise ConfigError(f"[trainer] name must be a trainer name ({where}), got {name!r}")
     cls = dyncore.trainers.get(name)

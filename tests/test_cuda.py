@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import dyncore
-from dyncore.demo import run_demo
+from dyncore_demo import run_demo
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

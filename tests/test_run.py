@@ -98,7 +98,7 @@ def test_a_run_directory_is_locked_while_training(tmp_path, data):
 
     class Second(dyncore.Callback):
         def on_epoch_end(self, trainer, model, state):
-            if state["epoch"] == 1:
+            if state.epoch == 1:
                 with pytest.raises(RunLockedError, match=rf"{out} is in use: dyncore process {os.getpid()} on \S+ is training"):
                     train("node", data, hparams=SMALL, out=out, epochs=2, force=True, progress=False)
                 seen.append(sorted(os.listdir(out)))
@@ -148,7 +148,7 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path, data, model):
 
     class StopAt5(dyncore.Callback):
         def on_epoch_end(self, trainer, model, state):
-            return state["epoch"] == 5
+            return state.epoch == 5
 
     part = train(model, data, hparams=SMALL, out=tmp_path / "b", epochs=12, snapshot_every=4, callbacks=[StopAt5()], progress=False)
     assert part.status == "stopped" and len(part.history) == 5
@@ -163,7 +163,7 @@ def test_ctrl_c_saves_a_resumable_run(tmp_path, data):
 
     class CtrlC(dyncore.Callback):
         def on_epoch_end(self, trainer, model, state):
-            if state["epoch"] == 3:
+            if state.epoch == 3:
                 os.kill(os.getpid(), signal.SIGINT)
 
     out = tmp_path / "run"

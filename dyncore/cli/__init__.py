@@ -24,7 +24,6 @@ COMMANDS = {
     "plugins": "dyncore.cli.plugins_cmd:plugins_command",
     "simulate": "dyncore.cli.simulate_cmd:simulate_command",
     "chaos-test": "dyncore.cli.chaos_test_cmd:chaos_test_command",
-    "demo": "dyncore.cli.demo_cmd:demo_command",
     "plot": "dyncore.cli.plot_cmd:plot_command",
     "evaluate": "dyncore.cli.evaluate_cmd:evaluate_command",
     "train": "dyncore.cli.train_cmd:train_command",
@@ -122,13 +121,18 @@ class DyncoreGroup(click.Group):
         return sorted(set(COMMANDS) | set(self.commands))
 
     def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
-        """Click's lookup; an unknown name also names the plugins whose commands are missing because they broke."""
+        """Click's lookup; an unknown name also names the plugins whose commands are missing because they broke or are disabled."""
         try:
             return super().resolve_command(ctx, args)
         except click.UsageError as exc:
             from dyncore.plugins import host
 
             broken = [s.name for s in host.statuses.values() if s.commands_error]
+            disabled = [s.name for s in host.statuses.values() if s.disabled]
+            if "No such command" in exc.message and disabled and not broken:
+                names = ", ".join(repr(n) for n in disabled)
+                raise click.UsageError(f"{exc.message.rstrip('.')}; DYNCORE_DISABLE_PLUGINS disables plugin {names}, which "
+                                       "may provide it", ctx) from None
             if not broken or "No such command" not in exc.message:
                 raise
             names = ", ".join(repr(n) for n in broken)

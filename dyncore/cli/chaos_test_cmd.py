@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from dyncore.defaults import DEFAULT_CHAOS_TEST
+
 
 def parse_subsample(value: str | None) -> str | int | None:
     """``"auto"`` or a positive integer stride, from the command line."""
@@ -24,7 +26,7 @@ def parse_subsample(value: str | None) -> str | int | None:
 
 @click.command("chaos-test")
 @click.argument("source", type=click.Path(path_type=Path))
-@click.option("--test", "test_name", default="zero_one", show_default=True, help="Registered chaos test (see `dyncore list chaos-tests`).")
+@click.option("--test", "test_name", default=DEFAULT_CHAOS_TEST, show_default=True, help="Registered chaos test (see `dyncore list chaos-tests`).")
 @click.option("--component", type=int, default=None, help="Column to test [zero_one: 0; lyapunov: all columns as the state].")
 @click.option("--subsample", default=None, help="zero_one only: 'auto' or a stride N (use every N-th sample).")
 @click.option("--steps", type=int, default=20000, show_default=True, help="RUN_DIR only: length of the model's free run.")

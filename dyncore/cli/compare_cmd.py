@@ -6,10 +6,12 @@ from pathlib import Path
 
 import click
 
+from dyncore.defaults import COMPARE_MODELS
+
 
 @click.command("compare")
 @click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--models", default="node,rnn,sindy,esn", show_default=True, help="Comma-separated model names.")
+@click.option("--models", default=",".join(COMPARE_MODELS), show_default=True, help="Comma-separated model names.")
 @click.option("--system", "system_name", default=None, help="System of the held-out starts (default: the data's own).")
 @click.option("--seeds", type=int, default=3, show_default=True, help="Training seeds per model (0, 1, ...).")
 @click.option("-o", "--output", "out", required=True, type=click.Path(file_okay=False, path_type=Path),

@@ -11,7 +11,7 @@ from typing import Any, TextIO
 import torch
 
 from dyncore.model import Model
-from dyncore.trainer import Callback, Trainer
+from dyncore.trainer import Callback, Trainer, TrainState
 
 
 class Snapshots(Callback):
@@ -24,17 +24,17 @@ class Snapshots(Callback):
     def __init__(self, every: int) -> None:
         self.every = every
 
-    def on_train_begin(self, trainer: Trainer, model: Model, state: dict[str, Any]) -> None:
-        trajectory = state["trajectory"]
+    def on_train_begin(self, trainer: Trainer, model: Model, state: TrainState) -> None:
+        trajectory = state.trajectory
         self.context = torch.as_tensor(trajectory.x[: model.context_length])
         self.t = torch.as_tensor(trajectory.t)
 
-    def on_epoch_end(self, trainer: Trainer, model: Model, state: dict[str, Any]) -> bool | None:
-        done = state["epoch"]
+    def on_epoch_end(self, trainer: Trainer, model: Model, state: TrainState) -> bool | None:
+        done = state.epoch
         if done % self.every == 0:
             with torch.no_grad():
                 x = model.quick_rollout(self.context, self.t)
-            state["history"].snapshots[done] = x.detach().cpu().float().numpy()
+            state.history.snapshots[done] = x.detach().cpu().float().numpy()
         return None
 
 
@@ -48,19 +48,17 @@ class Checkpointer(Callback):
         self.path = Path(path)
         self.every = every
 
-    def on_epoch_end(self, trainer: Trainer, model: Model, state: dict[str, Any]) -> bool | None:
-        if self.every and state["epoch"] % self.every == 0:
+    def on_epoch_end(self, trainer: Trainer, model: Model, state: TrainState) -> bool | None:
+        if self.every and state.epoch % self.every == 0:
             self.save(trainer, model, state)
         return None
 
-    def on_train_end(self, trainer: Trainer, model: Model, state: dict[str, Any]) -> None:
-        if state["status"] != "diverged":
+    def on_train_end(self, trainer: Trainer, model: Model, state: TrainState) -> None:
+        if state.status != "diverged":
             self.save(trainer, model, state)
 
-    def save(self, trainer: Trainer, model: Model, state: dict[str, Any]) -> None:
-        from dyncore.run import write_checkpoint
-
-        write_checkpoint(self.path, trainer.checkpoint(model, state))
+    def save(self, trainer: Trainer, model: Model, state: TrainState) -> None:
+        trainer.checkpoint(model, state).write(self.path)
 
 
 class EarlyStopping(Callback):
@@ -70,26 +68,26 @@ class EarlyStopping(Callback):
         self.patience = patience
         self.min_delta = min_delta
 
-    def on_train_begin(self, trainer: Trainer, model: Model, state: dict[str, Any]) -> None:
-        losses = state["history"].loss  # an estimate for a checkpoint written before the state was saved
+    def on_train_begin(self, trainer: Trainer, model: Model, state: TrainState) -> None:
+        losses = state.history.loss  # an estimate for a checkpoint written before the state was saved
         self.best = min(losses) if losses else math.inf
         self.wait = 0
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best, "wait": self.wait}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: TrainState) -> None:
         self.best, self.wait = float(state["best"]), int(state["wait"])
 
-    def on_epoch_end(self, trainer: Trainer, model: Model, state: dict[str, Any]) -> bool | None:
-        loss = state["history"].loss[-1]
+    def on_epoch_end(self, trainer: Trainer, model: Model, state: TrainState) -> bool | None:
+        loss = state.history.loss[-1]
         if loss < self.best * (1.0 - self.min_delta):
             self.best, self.wait = loss, 0
             return None
         self.wait += 1
         if self.wait >= self.patience:
-            state["history"].stopped = (
-                f"early stopping after epoch {state['epoch']}: no improvement on {self.best:.4g} for {self.patience} epochs"
+            state.history.stopped = (
+                f"early stopping after epoch {state.epoch}: no improvement on {self.best:.4g} for {self.patience} epochs"
             )
             return True
         return None
@@ -102,31 +100,31 @@ class ProgressBar(Callback):
         self.stream = stream or sys.stderr
         self.interval = interval
 
-    def on_train_begin(self, trainer: Trainer, model: Model, state: dict[str, Any]) -> None:
+    def on_train_begin(self, trainer: Trainer, model: Model, state: TrainState) -> None:
         self.last = 0.0
         self.shown = False
         self.width = 0
 
-    def on_epoch_end(self, trainer: Trainer, model: Model, state: dict[str, Any]) -> bool | None:
+    def on_epoch_end(self, trainer: Trainer, model: Model, state: TrainState) -> bool | None:
         now = time.perf_counter()
-        if now - self.last >= self.interval or state["epoch"] == state["epochs"]:
+        if now - self.last >= self.interval or state.epoch == state.epochs:
             self.last = now
             self._draw(state)
         return None
 
-    def on_train_end(self, trainer: Trainer, model: Model, state: dict[str, Any]) -> None:
-        if state["history"]:
+    def on_train_end(self, trainer: Trainer, model: Model, state: TrainState) -> None:
+        if state.history:
             self._draw(state)
         if self.shown:
             self.stream.write("\n")
             self.stream.flush()
 
-    def _draw(self, state: dict[str, Any]) -> None:
-        h = state["history"]
+    def _draw(self, state: TrainState) -> None:
+        h = state.history
         if not h:
             return
-        width = len(str(state["epochs"]))
-        line = f"training: epoch {h.epoch[-1]:>{width}}/{state['epochs']}  loss {h.loss[-1]:.4e}  lr {h.lr[-1]:.1e}  {h.wall_time[-1]:.1f} s"
+        width = len(str(state.epochs))
+        line = f"training: epoch {h.epoch[-1]:>{width}}/{state.epochs}  loss {h.loss[-1]:.4e}  lr {h.lr[-1]:.1e}  {h.wall_time[-1]:.1f} s"
         self.stream.write("\r" + line.ljust(self.width))
         self.width = len(line)
         self.stream.flush()

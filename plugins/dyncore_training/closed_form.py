@@ -17,7 +17,7 @@ import torch
 
 from dyncore.errors import ConfigError, TrainingDiverged
 from dyncore.model import Model
-from dyncore.trainer import Callback, History, Trainer
+from dyncore.trainer import Callback, History, Trainer, TrainState
 from dyncore.trajectory import Trajectory
 from dyncore_training.loop import _check_int, prepare_seeded
 
@@ -54,8 +54,8 @@ class ClosedForm(Trainer):
         prepare_seeded(model, trajectory, o["seed"], o["device"])
         examples = model.examples(trajectory, o["lookahead"])
         history = History()
-        state: dict[str, Any] = {"trajectory": trajectory, "examples": examples, "history": history, "epoch": 0,
-                                 "epochs": 1, "status": "running", "data_hash": trajectory.content_hash()}
+        state = TrainState(trajectory=trajectory, history=history, epochs=1, data_hash=trajectory.content_hash(), examples=examples,
+                           callbacks=list(callbacks))
         for cb in callbacks:
             cb.on_train_begin(self, model, state)
         before = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -66,11 +66,11 @@ class ClosedForm(Trainer):
                 loss = float(solve(examples))
             if not math.isfinite(loss):
                 model.load_state_dict(before)
-                state["status"] = "diverged"
+                state.status = "diverged"
                 history.stopped = "diverged at epoch 1"
                 raise TrainingDiverged(f"model {model.name!r}: the closed-form fit gave loss {loss}; the model keeps its untrained weights")
             history.append(1, loss, 0.0, time.perf_counter() - start, model.nfe - nfe)
-            state["epoch"], state["status"] = 1, "complete"
+            state.epoch, state.status = 1, "complete"
             for cb in callbacks:
                 cb.on_epoch_end(self, model, state)
         finally:

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import torch
 
 from dyncore.model import Model
+from dyncore.trainer import TrainState
 from dyncore_training.loop import GradientTrainer
 from dyncore_training.step_capture import StepRunner, check_options
 
@@ -31,10 +32,10 @@ class FullBatch(GradientTrainer):
         check_options(self.name, self.options["capture"], self.options["compile"], self.options["device"])
         self.step_mode = "eager"  # after fit: how the step ran ("eager", "graph", "compiled", "compiled+graph")
 
-    def run_epoch(self, model: Model, examples: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> torch.Tensor:
-        runner = state.get("step_runner")
+    def run_epoch(self, model: Model, examples: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer, state: TrainState) -> torch.Tensor:
+        runner = state.extra.get("step_runner")
         if runner is None or runner.optimizer is not optimizer:
-            runner = state["step_runner"] = StepRunner(model, examples, optimizer, self.options["capture"], self.options["compile"])
+            runner = state.extra["step_runner"] = StepRunner(model, examples, optimizer, self.options["capture"], self.options["compile"])
         loss = runner()
         self.step_mode = runner.mode
         return loss

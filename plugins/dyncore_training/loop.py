@@ -19,21 +19,20 @@ import threading
 import time
 import warnings
 from abc import abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 import torch
 
+from dyncore.checkpoint import Checkpoint
 from dyncore.errors import CheckpointError, ConfigError, DyncoreWarning, TrainingDiverged, TrainingInterrupted
 from dyncore.model import Model
 from dyncore.params import MAX_SEED
-from dyncore.trainer import HISTORY_COLUMNS, Callback, History, Trainer
+from dyncore.trainer import HISTORY_COLUMNS, Callback, History, Trainer, TrainState
 from dyncore.trajectory import Trajectory
 from dyncore_training.callbacks import Checkpointer, EarlyStopping, ProgressBar, Snapshots
 from dyncore_training.guard import EpochRollback, WeightGuard
 
-#: Increase when the checkpoint payload changes incompatibly.
-CHECKPOINT_VERSION = 1
 #: ``lr_final="auto"``: the last epochs train at ``lr`` divided by this (the reference 1e-2 -> 1e-3).
 LR_FINAL_DIVISOR = 10.0
 
@@ -54,6 +53,7 @@ class GradientTrainer(Trainer):
         progress (None: when stderr is a terminal; True; False): a progress line on stderr.
     """
 
+    supports_resume: ClassVar[bool] = True
     default_options: ClassVar[dict[str, Any]] = {
         "epochs": 2000,
         "lr": 1e-2,
@@ -98,7 +98,7 @@ class GradientTrainer(Trainer):
 
     # -- the pieces a trainer defines --------------------------------------------------------
     @abstractmethod
-    def run_epoch(self, model: Model, examples: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> torch.Tensor:
+    def run_epoch(self, model: Model, examples: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer, state: TrainState) -> torch.Tensor:
         """One epoch of optimisation steps.
 
         Returns:
@@ -121,19 +121,23 @@ class GradientTrainer(Trainer):
         model: Model,
         trajectory: Trajectory,
         callbacks: list[Callback] | tuple = (),
-        *,
-        resume: dict[str, Any] | None = None,
+        resume: Checkpoint | None = None,
     ) -> History:
         """Train ``model`` on ``trajectory``; see :meth:`dyncore.Trainer.fit`.
 
         Args:
-            resume: a checkpoint payload (from :func:`dyncore.run.read_checkpoint`) to continue from.
+            resume: the :class:`~dyncore.checkpoint.Checkpoint` to continue from (a payload dict,
+                as earlier releases took, still works with a DeprecationWarning).
         Raises:
             TrainingDiverged: a non-finite loss; the model holds the last weights with a finite loss.
             TrainingInterrupted: after Ctrl-C or SIGTERM (a ``KeyboardInterrupt``), once the current epoch
                 ended, or was rolled back after a second signal, and the callbacks (checkpoint) ran.
         """
         o = self.options
+        if isinstance(resume, Mapping):
+            warnings.warn("fit(resume=) takes a dyncore.checkpoint.Checkpoint (Checkpoint.read(path)); a payload dict is deprecated",
+                          DeprecationWarning, stacklevel=2)
+            resume = Checkpoint.from_payload(resume)
         prepare_seeded(model, trajectory, o["seed"], o["device"])
         if resume is not None:  # before examples: the normalisation buffers are part of the state
             _load_model_state(model, resume)
@@ -143,41 +147,32 @@ class GradientTrainer(Trainer):
             raise ConfigError(f"model {model.name!r} has no trainable parameters")
         optimizer = make_adam(params, float(o["lr"]), float(o["weight_decay"]))
         history = History()
-        state: dict[str, Any] = {
-            "trajectory": trajectory,
-            "examples": examples,
-            "optimizer": optimizer,
-            "generator": torch.Generator().manual_seed(o["seed"]),
-            "history": history,
-            "epoch": 0,
-            "epochs": o["epochs"],
-            "status": "running",
-            "data_hash": trajectory.content_hash(),
-        }
+        state = TrainState(trajectory=trajectory, history=history, epochs=o["epochs"], data_hash=trajectory.content_hash(),
+                           examples=examples, optimizer=optimizer, generator=torch.Generator().manual_seed(o["seed"]))
         if resume is not None:
-            self._restore(model, state, resume)
+            self._restore(state, resume)
         callbacks = self._builtin_callbacks() + list(callbacks)
-        state["callbacks"] = callbacks
+        state.callbacks = callbacks
         guard = WeightGuard(params)
-        guard.good_epoch = state["epoch"]
-        if resume is not None and "guard" in resume:
+        guard.good_epoch = state.epoch
+        if resume is not None and resume.guard is not None:
             try:
-                guard.load_state_dict(resume["guard"])
+                guard.load_state_dict(resume.guard)
             except (KeyError, TypeError, ValueError) as exc:
                 raise CheckpointError(f"the checkpoint's NaN-guard weights do not fit the model ({exc})") from None
-        state["guard"] = guard
-        rollback = EpochRollback(optimizer, state["generator"])
+        state.guard = guard
+        rollback = EpochRollback(optimizer, state.generator)
         lr = None
         with _Interrupts() as signals:
             for cb in callbacks:
                 cb.on_train_begin(self, model, state)
             if resume is not None:
-                _load_callback_states(callbacks, resume.get("callbacks", {}))
+                _load_callback_states(callbacks, resume.callbacks)
             start = time.perf_counter() - (history.wall_time[-1] if history else 0.0)
             try:
-                for epoch in range(state["epoch"], o["epochs"]):
+                for epoch in range(state.epoch, o["epochs"]):
                     if signals.received:
-                        state["status"] = "interrupted"
+                        state.status = "interrupted"
                         history.stopped = f"{signals.verb} after epoch {epoch}"
                         break
                     if self.lr_at(epoch) != lr:
@@ -193,7 +188,7 @@ class GradientTrainer(Trainer):
                     loss = math.fsum(values) / len(values)
                     if not all(math.isfinite(v) for v in values):
                         guard.restore()
-                        state["status"] = "diverged"
+                        state.status = "diverged"
                         history.stopped = f"diverged at epoch {epoch + 1}"
                         raise TrainingDiverged(
                             f"the loss became {loss} at epoch {epoch + 1}; the model holds the weights of epoch {guard.good_epoch}; "
@@ -201,26 +196,26 @@ class GradientTrainer(Trainer):
                         )
                     guard.accept(epoch)
                     history.append(epoch + 1, loss, lr, time.perf_counter() - start, model.nfe - nfe)
-                    state["epoch"] = epoch + 1
+                    state.epoch = epoch + 1
                     stop = False
                     for cb in callbacks:
                         stop = bool(cb.on_epoch_end(self, model, state)) or stop
                     if stop:
-                        state["status"] = "stopped"
+                        state.status = "stopped"
                         history.stopped = history.stopped or f"stopped by a callback after epoch {epoch + 1}"
                         break
-                if state["status"] == "running":
-                    state["status"] = "complete"
+                if state.status == "running":
+                    state.status = "complete"
             except _EpochAbandoned:
                 guard.rewind()
                 rollback.restore()
-                state["status"] = "interrupted"
-                history.stopped = (f"{signals.verb} during epoch {state['epoch'] + 1}, which a second signal abandoned: "
-                                   f"the run holds epoch {state['epoch']}")
+                state.status = "interrupted"
+                history.stopped = (f"{signals.verb} during epoch {state.epoch + 1}, which a second signal abandoned: "
+                                   f"the run holds epoch {state.epoch}")
             finally:
                 for cb in callbacks:
                     cb.on_train_end(self, model, state)
-        if state["status"] == "interrupted":
+        if state.status == "interrupted":
             raise TrainingInterrupted(history.stopped, signals.received)
         return history
 
@@ -238,51 +233,35 @@ class GradientTrainer(Trainer):
         return out
 
     # -- checkpoints ---------------------------------------------------------------------------
-    def checkpoint(self, model: Model, state: dict[str, Any]) -> dict[str, Any]:
+    def checkpoint(self, model: Model, state: TrainState) -> Checkpoint:
         """Everything needed to continue training exactly: weights, optimizer, RNG, epoch, history."""
-        history: History = state["history"]
-        epochs = sorted(history.snapshots)
-        return {
-            "format": "dyncore-checkpoint",
-            "version": CHECKPOINT_VERSION,
-            "model": model.config(),
-            "trainer": {"name": self.name, "options": {k: v for k, v in self.options.items() if k not in ("checkpoint_path", "progress")}},
-            "data_hash": state["data_hash"],
-            "epoch": state["epoch"],
-            "status": state["status"],
-            "model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "optimizer_state": state["optimizer"].state_dict(),
-            "rng": {"torch": torch.get_rng_state(), "generator": state["generator"].get_state()},
-            "callbacks": _callback_states(state.get("callbacks", [])),
-            "guard": state["guard"].state_dict(),
-            "history": {c: list(getattr(history, c)) for c in HISTORY_COLUMNS} | {"stopped": history.stopped},
-            "snapshots": {
-                "epoch": torch.tensor(epochs, dtype=torch.int64),
-                "x": torch.stack([torch.from_numpy(history.snapshots[e]) for e in epochs]) if epochs else torch.zeros(0),
-            },
-        }
+        return Checkpoint(
+            model=model.config(), trainer=self.name, options=self.recorded_options(), data_hash=state.data_hash,
+            epoch=state.epoch, status=state.status,
+            model_state={k: v.detach().cpu() for k, v in model.state_dict().items()},
+            optimizer_state=state.optimizer.state_dict(),
+            rng={"torch": torch.get_rng_state(), "generator": state.generator.get_state()},
+            history=state.history, callbacks=_callback_states(state.callbacks), guard=state.guard.state_dict(),
+        )
 
-    def _restore(self, model: Model, state: dict[str, Any], payload: dict[str, Any]) -> None:
-        if payload["data_hash"] != state["data_hash"]:
+    def _restore(self, state: TrainState, checkpoint: Checkpoint) -> None:
+        if checkpoint.data_hash != state.data_hash:
             raise CheckpointError("the checkpoint was trained on other data (its data hash differs); resume with the same data file")
         try:
-            state["optimizer"].load_state_dict(payload["optimizer_state"])
-            torch.set_rng_state(payload["rng"]["torch"])
-            state["generator"].set_state(payload["rng"]["generator"])
+            state.optimizer.load_state_dict(checkpoint.optimizer_state)
+            torch.set_rng_state(checkpoint.rng["torch"])
+            state.generator.set_state(checkpoint.rng["generator"])
         except (RuntimeError, ValueError, KeyError, TypeError) as exc:
             raise CheckpointError(f"the checkpoint does not fit this model and trainer ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
-        history: History = state["history"]
-        for row in zip(*(payload["history"][c] for c in HISTORY_COLUMNS)):
-            history.append(*row)
-        snaps = payload["snapshots"]
-        for e, x in zip(snaps["epoch"].tolist(), snaps["x"]):
-            history.snapshots[int(e)] = x.numpy()
-        state["epoch"] = int(payload["epoch"])
+        for row in zip(*(getattr(checkpoint.history, c) for c in HISTORY_COLUMNS)):
+            state.history.append(*row)
+        state.history.snapshots.update(checkpoint.history.snapshots)
+        state.epoch = checkpoint.epoch
 
 
-def _load_model_state(model: Model, payload: dict[str, Any]) -> None:
+def _load_model_state(model: Model, checkpoint: Checkpoint) -> None:
     try:
-        model.load_state_dict(payload["model_state"])
+        model.load_state_dict(checkpoint.model_state)
     except (RuntimeError, KeyError, TypeError) as exc:
         raise CheckpointError(f"the checkpoint's weights do not fit the model ({str(exc).splitlines()[0][:160]})") from None
 

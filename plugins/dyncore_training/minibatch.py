@@ -8,6 +8,7 @@ import torch
 
 from dyncore.errors import ConfigError
 from dyncore.model import Model
+from dyncore.trainer import TrainState
 from dyncore_training.loop import GradientTrainer
 
 
@@ -28,10 +29,10 @@ class Minibatch(GradientTrainer):
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise ConfigError(f"trainer 'minibatch': batch_size must be an integer >= 1, got {size!r}")
 
-    def run_epoch(self, model: Model, examples: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> torch.Tensor:
+    def run_epoch(self, model: Model, examples: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer, state: TrainState) -> torch.Tensor:
         n = next(iter(examples.values())).shape[0]
         if self.options["shuffle"]:
-            order = torch.randperm(n, generator=state["generator"])
+            order = torch.randperm(n, generator=state.generator)
         else:
             order = torch.arange(n)
         device = next(iter(examples.values())).device

@@ -13,6 +13,7 @@ import torch
 from dyncore_training.callbacks import ProgressBar
 
 import dyncore
+from dyncore.checkpoint import Checkpoint
 from dyncore.errors import ConfigError, DyncoreWarning, TrainingDiverged, UnknownNameError
 from dyncore.run import read_checkpoint
 from dyncore.testing import parametrize_with_checks
@@ -129,7 +130,7 @@ def test_checkpoints_every_k_epochs_and_at_the_end(tmp_path):
     class Watch(dyncore.Callback):
         def on_epoch_end(self, trainer, model, state):
             if path.exists():
-                written.append((state["epoch"], read_checkpoint(path)["epoch"]))
+                written.append((state.epoch, read_checkpoint(path)["epoch"]))
 
     trainer(epochs=7, checkpoint_path=str(path), checkpoint_every=3).fit(small_node(), rotation_data(), callbacks=[Watch()])
     assert written[0] == (3, 3) and written[-1] == (7, 6)
@@ -142,7 +143,7 @@ def test_ctrl_c_finishes_the_epoch_then_raises(tmp_path):
 
     class CtrlC(dyncore.Callback):
         def on_epoch_end(self, trainer, model, state):
-            if state["epoch"] == 2:
+            if state.epoch == 2:
                 os.kill(os.getpid(), signal.SIGINT)
 
     with pytest.raises(KeyboardInterrupt, match="after epoch 2"):
@@ -154,8 +155,8 @@ def test_ctrl_c_finishes_the_epoch_then_raises(tmp_path):
 
 def _resumed(name, path, **options):
     """Continue from the checkpoint at ``path`` with a fresh model, as ``dyncore train --resume`` does."""
-    payload = read_checkpoint(path)
-    return trainer(name, **{**payload["trainer"]["options"], **options}).fit(small_node(), rotation_data(), resume=payload)
+    checkpoint = Checkpoint.read(path)
+    return trainer(name, **{**checkpoint.options, **options}).fit(small_node(), rotation_data(), resume=checkpoint)
 
 
 class _SignalsDuringSteps(dyncore.Callback):
@@ -165,7 +166,7 @@ class _SignalsDuringSteps(dyncore.Callback):
         self.at_steps, self.steps = dict(at_steps), 0
 
     def on_train_begin(self, trainer, model, state):
-        optimizer = state["optimizer"]
+        optimizer = state.optimizer
         step = optimizer.step
 
         def counted(*args, **kwargs):
@@ -211,7 +212,7 @@ def test_early_stopping_state_round_trips_through_the_checkpoint(tmp_path):
 
     class CtrlC(dyncore.Callback):
         def on_epoch_end(self, trainer, model, state):
-            if state["epoch"] == len(whole) - 2:  # the counter is running by then
+            if state.epoch == len(whole) - 2:  # the counter is running by then
                 os.kill(os.getpid(), signal.SIGINT)
 
     with pytest.raises(KeyboardInterrupt):
@@ -232,7 +233,7 @@ def test_the_nan_guard_state_round_trips_through_the_checkpoint(tmp_path):
     trainer(epochs=4, checkpoint_path=str(path)).fit(LinearStepModel(), rotation_data())
     resumed = LinearStepModel(nan_after=1)
     with pytest.raises(TrainingDiverged) as after_resume:
-        trainer(epochs=8).fit(resumed, rotation_data(), resume=read_checkpoint(path))
+        trainer(epochs=8).fit(resumed, rotation_data(), resume=Checkpoint.read(path))
     assert str(after_resume.value) == str(uninterrupted.value)
     assert torch.equal(resumed.step.weight, whole.step.weight)
 
@@ -255,8 +256,7 @@ def test_a_callbacks_own_state_round_trips_through_the_checkpoint(tmp_path):
     first, second, later = Count(), Count(), Count()
     trainer(epochs=3, checkpoint_path=str(path)).fit(small_node(), rotation_data(), callbacks=[first, second])
     assert read_checkpoint(path)["callbacks"]["Count#2"] == {"seen": 3}
-    payload = read_checkpoint(path)
-    trainer(epochs=5, checkpoint_path=str(path)).fit(small_node(), rotation_data(), callbacks=[later], resume=payload)
+    trainer(epochs=5, checkpoint_path=str(path)).fit(small_node(), rotation_data(), callbacks=[later], resume=Checkpoint.read(path))
     assert later.seen == 5
 
 

@@ -1,4 +1,4 @@
-"""``dyncore demo``: the reference study end to end, written as a report."""
+"""``dyncore demo``: the reference study end to end, written as a report (added by the dyncore_demo plugin)."""
 
 from __future__ import annotations
 
@@ -12,15 +12,15 @@ import click
 @click.option("--device", default="cpu", show_default=True, help="Torch device for training: cpu or cuda.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seeds the data, training and evaluation.")
 @click.option("--step", "steps", multiple=True, metavar="NAME",
-              help="Run only this step (repeatable): spiral, lorenz, evaluation, zero_one, stiffness, kuramoto_sivashinsky.")
+              help="Run only this step (repeatable): spiral, lorenz, evaluation, priors, zero_one, stiffness, kuramoto_sivashinsky.")
 def demo_command(out: str, quick: bool, device: str, seed: int, steps: tuple[str, ...]) -> None:
-    """Reproduce the reference study: both schools on the spiral and Lorenz, their evaluation, the 0-1 test,
-    stiffness, and Kuramoto–Sivashinsky. Writes report.html, report.md and metrics.json.
+    """Reproduce the reference study: both schools on the spiral and Lorenz, their evaluation, learning with a
+    prior, the 0-1 test, stiffness, and Kuramoto–Sivashinsky. Writes report.html, report.md and metrics.json.
 
-    Python: dyncore.demo.run_demo(out, quick=..., device=..., seed=..., steps=[...]).
+    Python: dyncore_demo.run_demo(out, quick=..., device=..., seed=..., steps=[...]).
     """
     from dyncore.cli import fail
-    from dyncore.demo import run_demo
+    from dyncore_demo.steps import run_demo
 
     result = run_demo(out, quick=quick, device=device, seed=seed, steps=list(steps) or None)
     click.echo(f"report: {result['report']} ({result['seconds']:.0f} s)")

@@ -1,14 +1,17 @@
-"""The quick demo end to end: every figure exists and is an image, every metric is there, re-runs reuse work."""
+"""The demo plugin: the quick demo end to end (every figure an image, every metric there, re-runs reuse work), its
+command, and the deprecated ``dyncore.demo``."""
 
 from __future__ import annotations
 
 import json
 import re
+import warnings
 
+import dyncore_demo
 import pytest
+from dyncore_demo import STEPS, run_demo
 
-from dyncore import demo as demo_module
-from dyncore.demo import STEPS, run_demo
+import dyncore
 
 EXPECTED_FIGURES = {
     "spiral_data", "spiral_node_snapshots", "spiral_rnn_snapshots", "spiral_node_prediction", "spiral_rnn_prediction",
@@ -16,7 +19,8 @@ EXPECTED_FIGURES = {
     "lorenz_node_prediction", "lorenz_rnn_prediction", "lorenz_loss", "lorenz_lyapunov_spectrum",
     "zero_one_lorenz_vs_limit_cycle", "stiffness_evaluations", "van_der_pol_stiff", "ks_data", "ks_prediction",
 }
-EXPECTED_METRICS = {"training_spiral", "training_lorenz", "evaluation", "zero_one", "stiffness", "kuramoto_sivashinsky", "demo"}
+EXPECTED_METRICS = {"training_spiral", "training_lorenz", "evaluation", "priors", "zero_one", "stiffness", "kuramoto_sivashinsky",
+                    "demo"}
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +47,19 @@ def test_quick_demo_writes_every_figure_and_metric(quick_report):
     assert "measure distance (noise floor)" in markdown and "spectrum distance (noise floor)" in html
     assert metrics["zero_one"]["K"]["Lorenz x (chaotic)"] > 0.9
     assert abs(metrics["zero_one"]["K"]["Van der Pol x, mu = 1 (limit cycle)"]) < 0.1
-    assert [m for m in messages if re.match(r"\[\d/6\]", m)] == [f"[{i}/6] {s}" for i, s in enumerate(STEPS, 1)]
+    assert [m for m in messages if re.match(r"\[\d/7\]", m)] == [f"[{i}/7] {s}" for i, s in enumerate(STEPS, 1)]
+
+
+def test_the_priors_step_sets_the_known_model_the_node_and_the_hybrid_side_by_side(quick_report):
+    out, result, messages = quick_report
+    rows = result["metrics"]["priors"]
+    assert list(rows) == ["known", "node", "hybrid"]
+    assert rows["known"]["epochs"] == 0 and rows["node"]["epochs"] == rows["hybrid"]["epochs"] == 60
+    assert all(r["vpt"] is not None and r["vpt"] >= 0 for r in rows.values())
+    assert "lorenz_node: reusing the trained run" in "\n".join(messages)  # the Lorenz step's NODE, not trained twice
+    markdown = (out / "report.md").read_text()
+    assert "known model alone (rho 25.2, untrained)" in markdown and "hybrid: known model + Neural ODE" in markdown
+    assert "--hparam known=lorenz --hparam known_params=rho=25.2" in markdown
 
 
 def test_a_rerun_reuses_cached_steps(quick_report):
@@ -67,7 +83,7 @@ def test_a_failing_step_is_reported_and_the_others_still_run(tmp_path, monkeypat
 
 
 def test_unknown_step_names_the_known_ones(tmp_path):
-    with pytest.raises(demo_module.dyncore.UnknownNameError, match="did you mean 'stiffness'"):
+    with pytest.raises(dyncore.UnknownNameError, match="did you mean 'stiffness'"):
         run_demo(tmp_path, steps=["stifness"])
 
 
@@ -85,3 +101,23 @@ def test_the_demo_runs_on_its_threads_and_records_them(tmp_path, monkeypatch):
     result = run_demo(tmp_path, quick=True, steps=["zero_one"], threads=2, log=messages.append)
     assert seen == [2] and result["metrics"]["demo"]["threads"] == {"threads": 2, "source": "explicit", "work": None}
     assert "threads: 2 threads (explicit); each training sizes its own (see its config.json)" in messages
+
+
+def test_dyncore_demo_still_gives_the_plugins_names_with_a_deprecation_warning():
+    with pytest.warns(DeprecationWarning, match="dyncore.demo is deprecated: the demo is the plugin dyncore_demo; use dyncore_demo.run_demo"):
+        from dyncore.demo import run_demo as old
+    assert old is dyncore_demo.run_demo
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from dyncore import demo
+
+        assert demo.STEPS is STEPS and demo.Demo is dyncore_demo.Demo
+        with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
+            demo.nothing  # noqa: B018
+
+
+def test_the_demo_command_comes_from_the_plugin():
+    from dyncore.cli import COMMANDS
+
+    assert "demo" not in COMMANDS
+    assert dyncore.plugin_statuses() and any(s.name == "dyncore_demo" and s.hooks == ["register_commands"] for s in dyncore.plugin_statuses())
