@@ -180,6 +180,9 @@ def check_vector_field_keeps_shape_and_dtype(model: VectorFieldModel) -> None:
     """A VectorFieldModel's ``vector_field`` gives ``(..., dim)`` in the input's dtype, finite and differentiable in ``x``."""
     m = fresh(model)
     data = data_for(m)
+    if m.fit_closed_form is not None:  # a closed-form model's field is zero until fitted
+        with torch.no_grad():
+            m.fit_closed_form(m.examples(data, 1))
     x = torch.as_tensor(data.x[:6]).reshape(2, 3, data.dim).requires_grad_(True)
     dx = m.vector_field(torch.tensor(0.0, dtype=torch.float64), x)
     assert dx.shape == x.shape and dx.dtype == x.dtype, (tuple(dx.shape), dx.dtype)
