@@ -62,7 +62,7 @@ def train_and_evaluate(system_name: str, model_name: str, args: argparse.Namespa
         return row
     row.update(status=run.status, train_s=time.perf_counter() - start, final_loss=run.history.loss[-1])
     start = time.perf_counter()
-    row["metrics"] = evaluate(run, system, n_tests=args.n_tests, seed=args.eval_seed)
+    row["metrics"] = evaluate(run, system, n_tests=args.n_tests, seed=args.eval_seed).to_dict()
     row["eval_s"] = time.perf_counter() - start
     return row
 

@@ -49,6 +49,7 @@ __all__ = [
     "train",
     "Run",
     "evaluate",
+    "Evaluation",
     "sweep",
     # how the work runs
     "set_threads",
@@ -80,6 +81,7 @@ _LAZY = {
     "train": "dyncore.run:train",
     "Run": "dyncore.run:Run",
     "evaluate": "dyncore.evaluation:evaluate",
+    "Evaluation": "dyncore.evaluation:Evaluation",
     "sweep": "dyncore.sweeps:sweep",
     "set_threads": "dyncore.threads:set_threads",
     "compare": "dyncore.comparison:compare",
