@@ -12,7 +12,15 @@ from exact_models import LorenzField
 from recipes import SMALL_EVALUATION, attractor_covering_lorenz, small_run
 
 import dyncore
-from dyncore.evaluation import Evaluation, _note_short_lyapunov_window, evaluate, format_table
+from dyncore.evaluation import (
+    Evaluation,
+    _note_short_lyapunov_window,
+    evaluate,
+    format_table,
+    held_out_data,
+    plan_evaluation,
+    short_term,
+)
 from dyncore.metrics import LyapunovSpectrum
 
 SHORT = {"n_tests": 3, "horizon": 2.0, "long_time": 30.0, "transient": 10.0, "lyapunov_steps": 300, "dt": 0.02}
@@ -240,3 +248,17 @@ def test_the_gpu_evaluation_recipe_gets_learned_exponents_on_the_cpu(model):
     result = evaluate(small_run(model, attractor_covering_lorenz()), "lorenz", **SMALL_EVALUATION)
     assert result.long_run == "ok", result.notes
     assert len(result.lyapunov.learned) == 3 and np.all(np.isfinite(result.lyapunov.learned))
+
+
+def test_the_stages_can_be_called_on_their_own():
+    lorenz = dyncore.systems.create("lorenz")
+    data = lorenz.simulate(t=np.arange(0.0, 4.0, 0.02), batch=2, seed=5, transient=10.0)
+    notes: list[str] = []
+    plan = plan_evaluation(LorenzField(), {}, data, n_tests=20, dt=None, horizon=None, long_time=None, transient=None,
+                           lyapunov_steps=None, n_exponents=None, notes=notes)
+    assert plan.system is None and plan.dt == pytest.approx(0.02) and plan.transient is None and plan.lam == 0.906
+    assert plan.horizon == pytest.approx(3.98) and plan.n_exponents == 3 and notes == []
+    held = held_out_data(plan, n_tests=20, seed=1)
+    assert held.test.batch == 2 and held.long is held.test and held.sigma.shape == (3,)
+    vpt = short_term(LorenzField(substeps=1), held, plan, (0.5,), notes)
+    assert list(vpt) == [0.5] and vpt[0.5].threshold == 0.5 and vpt[0.5].lyapunov_times == pytest.approx(vpt[0.5].mean * 0.906)
