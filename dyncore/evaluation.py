@@ -26,6 +26,7 @@ from dyncore.timegrid import uniform_grid, uniform_step
 from dyncore.trajectory import Trajectory
 
 if TYPE_CHECKING:
+    from dyncore.metrics import LyapunovSpectrum
     from dyncore.model import Model
 
 #: Defaults, in Lyapunov times when lambda_1 > 0 is known.
@@ -148,7 +149,7 @@ class Distances:
 
 
 def _plain(value: Any) -> Any:
-    """A dataclass (recursively) as the dict ``evaluate`` returned before :class:`Evaluation`."""
+    """A flat result dataclass as the dict ``evaluate`` returned before :class:`Evaluation` (its fields, by name)."""
     return {f.name: getattr(value, f.name) for f in fields(value)}
 
 
@@ -267,7 +268,7 @@ class LongTerm:
     distances: Distances
     noise_floor: Distances
     zero_one: ZeroOne
-    learned: Any  # a LyapunovSpectrum, or None
+    learned: LyapunovSpectrum | None
 
 
 def plan_evaluation(model: Model, run_info: dict[str, Any], system_or_data: Any, *, n_tests: int, dt: float | None,
