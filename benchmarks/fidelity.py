@@ -110,7 +110,7 @@ def train_and_evaluate(spec: Row, seed: int, args: argparse.Namespace) -> dict[s
         row.update(status="untrained", final_loss=None, epochs=0)
     row["train_s"] = time.perf_counter() - start
     start = time.perf_counter()
-    row["metrics"] = evaluate(model, system, n_tests=args.n_tests, seed=args.eval_seed, **spec.evaluate)
+    row["metrics"] = evaluate(model, system, n_tests=args.n_tests, seed=args.eval_seed, **spec.evaluate).to_dict()
     row["eval_s"] = time.perf_counter() - start
     return row
 

@@ -47,10 +47,9 @@ def measure(label: str, seeds: list[int], epochs: int, data: dyncore.Trajectory)
             model.prepare(data)
         seconds.append(time.perf_counter() - start)
         result = dyncore.evaluate(model, "lorenz", n_tests=20, seed=1, dt=float(data.t[1] - data.t[0]), horizon=HORIZON)
-        per_start = result["vpt"]["0.5"]["per_start"]
-        vpts.extend(np.asarray(per_start) * LAMBDA_1)
-        lambdas.append(result["lyapunov"]["learned"][0] if result["lyapunov"]["learned"] else float("nan"))
-        ks.append(result["zero_one"]["model"] if result["zero_one"]["model"] is not None else float("nan"))
+        vpts.extend(np.asarray(result.vpt[0.5].per_start) * LAMBDA_1)
+        lambdas.append(result.lyapunov.learned[0] if result.lyapunov.learned else float("nan"))
+        ks.append(result.zero_one.model if result.zero_one.model is not None else float("nan"))
     q25, median, q75 = np.percentile(vpts, [25, 50, 75])
     return {
         "model": label, "seeds": len(seconds), "vpt_median": median, "vpt_q25": q25, "vpt_q75": q75,

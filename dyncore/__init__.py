@@ -53,6 +53,7 @@ __all__ = [
     "train",
     "Run",
     "evaluate",
+    "Evaluation",
     "sweep",
     # how the work runs
     "set_threads",
@@ -87,6 +88,7 @@ _LAZY = {
     "train": "dyncore.training:train",
     "Run": "dyncore.runs:Run",
     "evaluate": "dyncore.evaluation:evaluate",
+    "Evaluation": "dyncore.evaluation:Evaluation",
     "sweep": "dyncore.sweeps:sweep",
     "set_threads": "dyncore.threads:set_threads",
     "compare": "dyncore.comparison:compare",

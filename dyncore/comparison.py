@@ -132,7 +132,7 @@ def _one(name: str, seed: int, data: Trajectory, system: Any, epochs: int | None
         run = dyncore.train(name, data, **options)
         row["train_s"] = round(time.perf_counter() - start, 2)
         start = time.perf_counter()
-        report = dyncore.evaluate(run, system, seed=1, **evaluation)
+        report = dyncore.evaluate(run, system, seed=1, **evaluation).to_dict()
         row["eval_s"] = round(time.perf_counter() - start, 2)
     except Exception as exc:  # a model that fails is recorded; the others' results are kept
         row["status"] = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]

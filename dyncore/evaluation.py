@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,9 +23,11 @@ from dyncore.defaults import DEFAULT_CHAOS_TEST
 from dyncore.errors import ConfigError, DataError, DyncoreError
 from dyncore.limits import check_size
 from dyncore.threads import with_threads
+from dyncore.timegrid import uniform_grid, uniform_step
 from dyncore.trajectory import Trajectory
 
 if TYPE_CHECKING:
+    from dyncore.metrics import LyapunovSpectrum
     from dyncore.model import Model
 
 #: Defaults, in Lyapunov times when lambda_1 > 0 is known.
@@ -59,6 +62,337 @@ MIN_LYAPUNOV_TIMES_PER_START = 10.0
 _TRUE_SPECTRA: dict[tuple, list[float] | None] = {}
 
 
+# -- the result ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What was measured: the step, the held-out counts and seed, the lengths, and the truth's spread.
+
+    Args:
+        dt: sampling step of the held-out trajectories and of the model's runs.
+        n_tests: held-out trajectories (VPT); long_runs: of them, how many also got a long free run.
+        seed: seed of the held-out starts.
+        horizon, long_time: lengths of the VPT trajectories and of the long free runs (time units).
+        transient: time integrated before each held-out start (None for held-out data).
+        sigma: the truth's standard deviation per component, ``(dim,)``: the NRMSE's scale.
+    """
+
+    dt: float
+    n_tests: int
+    long_runs: int
+    seed: int
+    horizon: float
+    long_time: float
+    transient: float | None
+    sigma: list[float]
+
+
+@dataclass(frozen=True)
+class ValidPredictionTime:
+    """The valid prediction time at one NRMSE level, over the held-out starts (see :func:`dyncore.metrics.valid_prediction_times`).
+
+    Args:
+        threshold: the NRMSE level.
+        mean, std, median: over starts, in time units; per_start: each start's.
+        lyapunov_times: ``mean * lambda_1`` (None when lambda_1 is not known positive).
+        censored: starts whose error never crossed the threshold within the horizon.
+    """
+
+    threshold: float
+    mean: float
+    std: float
+    median: float
+    lyapunov_times: float | None
+    censored: int
+    per_start: list[float]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON entry (without the threshold, which keys it)."""
+        return {"mean": self.mean, "std": self.std, "median": self.median, "lyapunov_times": self.lyapunov_times,
+                "censored": self.censored, "per_start": list(self.per_start)}
+
+
+@dataclass(frozen=True)
+class LyapunovComparison:
+    """Learned Lyapunov exponents (from the model's long runs, largest first) against the true ones.
+
+    Args:
+        learned, learned_stderr: None when the long run was not "ok" or the measurement failed.
+        learned_positive_fraction: share of the starts with lambda_1 > 0.
+        true: published ("reference") or measured from the system ("computed"); true_source says which.
+    """
+
+    learned: list[float] | None
+    learned_stderr: list[float] | None
+    learned_positive_fraction: float | None
+    true: list[float] | None
+    true_source: str | None
+
+
+@dataclass(frozen=True)
+class ZeroOne:
+    """The 0-1 test's K: median over the long runs for the model and the truth, and per run."""
+
+    model: float | None
+    truth: float | None
+    model_per_run: list[float | None]
+    truth_per_run: list[float | None]
+
+
+@dataclass(frozen=True)
+class Distances:
+    """Distances between invariant measures (total variation of marginals, sliced Wasserstein in sigma) and power spectra."""
+
+    histogram: float
+    sliced_wasserstein: float
+    power_spectrum: float
+
+
+def _plain(value: Any) -> Any:
+    """A flat result dataclass as the dict ``evaluate`` returned before :class:`Evaluation` (its fields, by name)."""
+    return {f.name: getattr(value, f.name) for f in fields(value)}
+
+
+@dataclass(frozen=True, eq=False)
+class Evaluation(dict):
+    """What :func:`evaluate` measured, as typed fields; :meth:`to_dict` is the JSON (``dyncore evaluate -o``).
+
+    Args:
+        model, system: names (``system`` None for unnamed held-out data).
+        setup: see :class:`Setup`.
+        vpt: per NRMSE threshold (in the order given), a :class:`ValidPredictionTime`, or None when the
+            model's forecasts failed.
+        lyapunov: see :class:`LyapunovComparison`.
+        zero_one: see :class:`ZeroOne`.
+        distances: model against truth over the second halves of the long runs.
+        noise_floor: the same distances between the truth's first and second halves (truth against truth).
+        long_run: "ok", "blew up", "escaped" or "failed"; only "ok" runs get a learned lambda_1 and a model K.
+        notes: why a number is missing or should be read with care.
+
+    For one release an Evaluation is also the dict ``evaluate`` used to return (``result["vpt"]["0.5"]``):
+    code that stores, pickles or serialises it keeps working, and reading it by string key
+    (``[]``, ``get``) gives the same values with a DeprecationWarning. Read the fields instead.
+    """
+
+    model: str | None
+    system: str | None
+    setup: Setup
+    vpt: dict[float, ValidPredictionTime | None]
+    lyapunov: LyapunovComparison
+    zero_one: ZeroOne
+    distances: Distances
+    noise_floor: Distances
+    long_run: str
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        dict.update(self, self.to_dict())  # the legacy mapping view, filled once: the fields are frozen
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-serialisable dict of the result, shaped as ``dyncore evaluate -o`` writes it (``vpt`` keyed by ``str(threshold)``)."""
+        return {
+            "model": self.model,
+            "system": self.system,
+            "setup": _plain(self.setup),
+            "vpt": {str(level): None if v is None else v.to_dict() for level, v in self.vpt.items()},
+            "lyapunov": _plain(self.lyapunov),
+            "zero_one": _plain(self.zero_one),
+            "distances": _plain(self.distances),
+            "noise_floor": _plain(self.noise_floor),
+            "long_run": self.long_run,
+            "notes": list(self.notes),
+        }
+
+    def __getitem__(self, key: str) -> Any:
+        _deprecated_key(key)
+        return dict.__getitem__(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """``to_dict().get(key, default)``, deprecated: read the field."""
+        _deprecated_key(key)
+        return dict.get(self, key, default)
+
+
+def _deprecated_key(key: str) -> None:
+    warnings.warn(
+        f"reading evaluate()'s result by key ({key!r}) is deprecated: use the Evaluation's fields (result.{key}) "
+        "or result.to_dict()", DeprecationWarning, stacklevel=3)
+
+
+# -- the stages ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything decided before the model runs: the held-out source, the step, the lengths, the true exponents.
+
+    Args:
+        system: the System to draw held-out starts from, or None for held-out ``data``.
+        data: the held-out data, or None.
+        system_name: as reported.
+        dt, horizon, long_time, transient: see :class:`Setup` (``transient`` None for data).
+        true_lyapunov, true_source: see :class:`LyapunovComparison`.
+        lam: lambda_1 when it is known and (significantly) positive: the unit of Lyapunov times.
+        n_exponents: how many leading exponents to measure.
+        lyapunov_steps: steps averaged over per start for the learned exponents.
+    """
+
+    system: Any
+    data: Trajectory | None
+    system_name: str | None
+    dt: float
+    horizon: float
+    long_time: float
+    transient: float | None
+    true_lyapunov: list[float] | None
+    true_source: str | None
+    lam: float | None
+    n_exponents: int
+    lyapunov_steps: int
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """The held-out trajectories: ``test`` ``(n, n_tests, dim)`` for the VPT, ``long`` for the long-term metrics, and ``sigma``."""
+
+    test: Trajectory
+    long: Trajectory
+    sigma: np.ndarray
+
+
+@dataclass(frozen=True)
+class LongTerm:
+    """The long-term stage's results (see :class:`Evaluation`)."""
+
+    long_run: str
+    distances: Distances
+    noise_floor: Distances
+    zero_one: ZeroOne
+    learned: LyapunovSpectrum | None
+
+
+def plan_evaluation(model: Model, run_info: dict[str, Any], system_or_data: Any, *, n_tests: int, dt: float | None,
+                    horizon: float | None, long_time: float | None, transient: float | None, lyapunov_steps: int | None,
+                    n_exponents: int | None, notes: list[str]) -> Plan:
+    """Check the arguments and decide the step, lengths and true exponents (computed once per system when not published).
+
+    Raises:
+        ConfigError, DataError: unusable arguments or data.
+    """
+    if system_or_data is None:
+        system_or_data = run_info.get("system")
+        if system_or_data is None:
+            raise ConfigError("say what to evaluate against: a system (--system NAME) or held-out data (--data FILE)")
+    if not isinstance(n_tests, int) or isinstance(n_tests, bool) or n_tests < 1:
+        raise ConfigError(f"n_tests must be a positive integer, got {n_tests!r}")
+    for name, value in (("horizon", horizon), ("long_time", long_time), ("dt", dt), ("transient", transient)):
+        if value is not None and not _is_length(value, allow_zero=name == "transient"):
+            raise ConfigError(f"{name} must be a {'non-negative' if name == 'transient' else 'positive'} finite number, got {value!r}")
+    data = _as_data(system_or_data)
+    system = None
+    if data is None:
+        # the run's own system keeps the parameters it was trained at
+        same = system_or_data == run_info.get("system")
+        system = dyncore.systems.resolve(system_or_data, **(run_info.get("params", {}) if same else {}))
+    dt = dt or run_info.get("dt") or _model_step(model) or (uniform_step(data.t) if data is not None else None)
+    if dt is None:
+        dt = float(np.mean(np.diff(system.default_times().numpy())))
+        notes.append(f"training step unknown: used the system's reference step {dt:g}")
+    if system is None:
+        true_lyapunov = _published_exponents(data.meta.get("reference", {}))
+        true_source = "reference" if true_lyapunov else None
+        lam = true_lyapunov[0] if true_lyapunov and true_lyapunov[0] > 0 else None
+        if uniform_step(data.t) is None:
+            raise DataError("held-out data must be sampled on a uniform grid; resample it")
+        if transient is not None:
+            raise ConfigError("a transient applies to held-out starts drawn from a system; held-out data are used as given")
+        span = float(data.t[-1] - data.t[0])
+        return Plan(None, data, data.meta.get("system"), dt, span, span, None, true_lyapunov, true_source, lam,
+                    n_exponents or min(data.dim, 3), lyapunov_steps or _default_lyapunov_steps(lam, dt))
+    k = n_exponents or min(system.dim, 3)
+    true_steps = lyapunov_steps or DEFAULT_LYAPUNOV_STEPS
+    true_lyapunov, true_source = _true_exponents(system, dt, true_steps, k, notes)
+    lam = _chaotic_exponent(true_lyapunov, true_source, system, dt, true_steps)
+    span = _reference_span(system)
+    return Plan(
+        system, None, system.name, dt,
+        horizon or (HORIZON_LYAPUNOV_TIMES / lam if lam else span),
+        long_time or (LONG_LYAPUNOV_TIMES / lam if lam else LONG_REFERENCE_SPANS * span),
+        _settling_time(system, lam) if transient is None else float(transient),
+        true_lyapunov, true_source, lam, k, lyapunov_steps or _default_lyapunov_steps(lam, dt),
+    )
+
+
+def held_out_data(plan: Plan, n_tests: int, seed: int) -> HeldOut:
+    """The held-out trajectories: ``n_tests`` seeded settled starts of the system (the first LONG_RUNS also run long), or the data.
+
+    Raises:
+        DataError: the truth does not vary in every component (no NRMSE scale).
+    """
+    if plan.system is not None:
+        test = plan.system.simulate(None, _grid(plan.horizon, plan.dt), batch=n_tests, seed=seed, transient=plan.transient)
+        long = plan.system.simulate(test.x[0, :LONG_RUNS], _grid(plan.long_time, plan.dt))
+    else:
+        data = plan.data
+        test = long = data if data.batched else Trajectory(data.t, data.x[:, None], data.meta)
+    sigma = long.x.reshape(-1, long.dim).std(axis=0)
+    if not np.all(sigma > 0):
+        raise DataError("the held-out data do not vary in every component; the NRMSE needs a positive spread")
+    return HeldOut(test, long, sigma)
+
+
+def short_term(model: Model, held: HeldOut, plan: Plan, thresholds: tuple[float, ...], notes: list[str]) -> dict[float, ValidPredictionTime | None]:
+    """Valid prediction times per threshold from free forecasts over the horizon; None where the model's solver gave up."""
+    from dyncore import metrics
+
+    try:
+        found = metrics.valid_prediction_times(model, held.test, held.sigma, thresholds=thresholds, lyapunov_exponent=plan.lam)
+    except DyncoreError as exc:  # the model's own solver gave up: a finding, not a crash
+        notes.append(f"the model's forecasts failed: {exc}")
+        return dict.fromkeys(thresholds)
+    return {level: ValidPredictionTime(threshold=level, **found[str(level)]) for level in thresholds}
+
+
+def long_term(model: Model, held: HeldOut, plan: Plan, seed: int, notes: list[str]) -> LongTerm:
+    """Long free runs from the long held-out starts: their status, distances (and noise floor), 0-1 test and learned exponents."""
+    from dyncore import metrics
+
+    truth = held.long
+    long_run, failure = "blew up", "the model's long free run blew up (non-finite states)"
+    try:
+        model_long = metrics.forecast(model, truth)
+    except DyncoreError as exc:
+        long_run, failure = "failed", f"the model's long free run failed: {exc}"
+        model_long = np.full(truth.x.shape, np.nan)
+    if bool(np.all(np.isfinite(model_long))):
+        escaped = _escape_note(model_long, truth)
+        long_run, failure = ("escaped", escaped) if escaped else ("ok", "")
+    if long_run != "ok":
+        notes.append(failure)
+    usable = long_run == "ok"
+    # Long-term numbers use the second half of each run: the model's own transient is over by then
+    # (a model may leave the attractor late, e.g. for a spurious fixed point).
+    half = len(model_long) // 2
+    model_tail, truth_tail = model_long[half:], truth.x[half:]
+    distances = _distances(model_tail, truth_tail, seed)
+    # The floor: truth against truth with as many samples (the first halves of the same runs).
+    noise_floor = _distances(truth.x[: len(model_long) - half], truth_tail, seed)
+    oversampled: list[str] = []
+    model_k = [_zero_one(model_tail[:, i], seed, f"model run {i}", notes, oversampled) for i in range(model_tail.shape[1])] if usable else []
+    truth_k = [_zero_one(truth_tail[:, i], seed, f"truth run {i}", notes, oversampled) for i in range(truth_tail.shape[1])]
+    if oversampled:
+        notes.append(
+            f"0-1 test: {', '.join(oversampled)} still look oversampled after automatic subsampling, so their K may "
+            "read regular for a chaotic flow; give longer runs (long_time)"
+        )
+    zero_one = ZeroOne(_median(model_k), _median(truth_k), model_k, truth_k)
+    learned = _learned_lyapunov(model, model_long, plan.dt, plan.lyapunov_steps, plan.n_exponents, seed, notes) if usable else None
+    if learned is not None:
+        _note_short_lyapunov_window(learned, plan.lam, plan.dt, notes)
+    return LongTerm(long_run, distances, noise_floor, zero_one, learned)
+
+
 @with_threads
 def evaluate(
     run_or_model: Any,
@@ -73,8 +407,12 @@ def evaluate(
     thresholds: tuple[float, ...] = (0.5, 0.05),
     lyapunov_steps: int | None = None,
     n_exponents: int | None = None,
-) -> dict[str, Any]:
+) -> Evaluation:
     """Measure how well a trained model reproduces a system, short and long term.
+
+    In four stages: :func:`plan_evaluation` (step, lengths, true exponents), :func:`held_out_data`,
+    :func:`short_term` (valid prediction times) and :func:`long_term` (long free runs: distances,
+    0-1 test, learned Lyapunov exponents).
 
     Args:
         run_or_model: a trained :class:`~dyncore.Model`, a :class:`~dyncore.Run`, or a run directory.
@@ -95,7 +433,7 @@ def evaluate(
             where that is under 10 Lyapunov times: a shorter finite-time exponent's sign means little).
         n_exponents: how many leading exponents to measure (default: up to 3).
     Returns:
-        A JSON-serialisable dict: ``model``, ``system``, ``setup`` (dt, counts, seed, lengths),
+        An :class:`Evaluation`: ``model``, ``system``, ``setup`` (dt, counts, seed, lengths),
         ``vpt`` (per threshold, see :func:`dyncore.metrics.valid_prediction_times`),
         ``lyapunov`` (``learned``, ``learned_stderr``, ``learned_positive_fraction`` of the starts
         with lambda_1 > 0, ``true`` and ``true_source``: "reference" for published values,
@@ -108,138 +446,36 @@ def evaluate(
         halves of the truth's long runs: what truth scores against truth with as many samples),
         ``long_run`` ("ok", "blew up", "escaped" when finite but orders of magnitude outside the
         truth's range, or "failed"; only "ok" runs get a learned lambda_1 and a model K) and
-        ``notes`` (why a number is missing, e.g. a model run that blew up).
+        ``notes`` (why a number is missing, e.g. a model run that blew up). ``to_dict()`` gives
+        the JSON that ``dyncore evaluate -o`` writes.
     Raises:
         ConfigError, DataError: unusable arguments or data.
     """
-    from dyncore import metrics
-
     model, run_info = _resolve_model(run_or_model)
     notes: list[str] = []
-    if system_or_data is None:
-        system_or_data = run_info.get("system")
-        if system_or_data is None:
-            raise ConfigError("say what to evaluate against: a system (--system NAME) or held-out data (--data FILE)")
-    if not isinstance(n_tests, int) or isinstance(n_tests, bool) or n_tests < 1:
-        raise ConfigError(f"n_tests must be a positive integer, got {n_tests!r}")
-    for name, value in (("horizon", horizon), ("long_time", long_time), ("dt", dt), ("transient", transient)):
-        if value is not None and not _is_length(value, allow_zero=name == "transient"):
-            raise ConfigError(f"{name} must be a {'non-negative' if name == 'transient' else 'positive'} finite number, got {value!r}")
-    data = _as_data(system_or_data)
-    system = None
-    if data is None:
-        # the run's own system keeps the parameters it was trained at
-        same = system_or_data == run_info.get("system")
-        system = dyncore.systems.resolve(system_or_data, **(run_info.get("params", {}) if same else {}))
-    dt = dt or run_info.get("dt") or _model_step(model) or (_uniform_step(data.t) if data is not None else None)
-    if dt is None:
-        dt = float(np.mean(np.diff(system.default_times().numpy())))
-        notes.append(f"training step unknown: used the system's reference step {dt:g}")
-
-    if system is not None:
-        k = n_exponents or min(system.dim, 3)
-        true_steps = lyapunov_steps or DEFAULT_LYAPUNOV_STEPS
-        true_lyapunov, true_source = _true_exponents(system, dt, true_steps, k, notes)
-        lam = _chaotic_exponent(true_lyapunov, true_source, system, dt, true_steps)
-        span = float(system.default_times()[-1] - system.default_times()[0])
-        horizon = horizon or (HORIZON_LYAPUNOV_TIMES / lam if lam else span)
-        long_time = long_time or (LONG_LYAPUNOV_TIMES / lam if lam else LONG_REFERENCE_SPANS * span)
-        settle = _settling_time(system, lam) if transient is None else float(transient)
-        test = system.simulate(None, _grid(horizon, dt), batch=n_tests, seed=seed, transient=settle)
-        long_truth = system.simulate(test.x[0, :LONG_RUNS], _grid(long_time, dt))
-        system_name = system.name
-    else:
-        true_lyapunov = _published_exponents(data.meta.get("reference", {}))
-        true_source = "reference" if true_lyapunov else None
-        lam = true_lyapunov[0] if true_lyapunov and true_lyapunov[0] > 0 else None
-        if _uniform_step(data.t) is None:
-            raise DataError("held-out data must be sampled on a uniform grid; resample it")
-        if transient is not None:
-            raise ConfigError("a transient applies to held-out starts drawn from a system; held-out data are used as given")
-        test = data if data.batched else Trajectory(data.t, data.x[:, None], data.meta)
-        long_truth = test
-        system_name = data.meta.get("system")
-        horizon, long_time = float(test.t[-1] - test.t[0]), float(test.t[-1] - test.t[0])
-        settle = None
-        k = n_exponents or min(test.dim, 3)
-
-    lyapunov_steps = lyapunov_steps or _default_lyapunov_steps(lam, dt)
-    sigma = long_truth.x.reshape(-1, long_truth.dim).std(axis=0)
-    if not np.all(sigma > 0):
-        raise DataError("the held-out data do not vary in every component; the NRMSE needs a positive spread")
-    try:
-        vpt = metrics.valid_prediction_times(model, test, sigma, thresholds=thresholds, lyapunov_exponent=lam)
-    except DyncoreError as exc:  # the model's own solver gave up: a finding, not a crash
-        notes.append(f"the model's forecasts failed: {exc}")
-        vpt = {str(level): None for level in thresholds}
-    long_run, failure = "blew up", "the model's long free run blew up (non-finite states)"
-    try:
-        model_long = metrics.forecast(model, long_truth)
-    except DyncoreError as exc:
-        long_run, failure = "failed", f"the model's long free run failed: {exc}"
-        model_long = np.full(long_truth.x.shape, np.nan)
-    finite = bool(np.all(np.isfinite(model_long)))
-    if finite:
-        escaped = _escape_note(model_long, long_truth)
-        long_run, failure = ("escaped", escaped) if escaped else ("ok", "")
-    if long_run != "ok":
-        notes.append(failure)
-    usable = long_run == "ok"
-    # Long-term numbers use the second half of each run: the model's own transient is over by then
-    # (a model may leave the attractor late, e.g. for a spurious fixed point).
-    half = len(model_long) // 2
-    model_tail, truth_tail = model_long[half:], long_truth.x[half:]
-    distances = _distances(model_tail, truth_tail, seed)
-    # The floor: truth against truth with as many samples (the first halves of the same runs).
-    noise_floor = _distances(long_truth.x[: len(model_long) - half], truth_tail, seed)
-    oversampled: list[str] = []
-    model_k = [_zero_one(model_tail[:, i], seed, f"model run {i}", notes, oversampled) for i in range(model_tail.shape[1])] if usable else []
-    truth_k = [_zero_one(truth_tail[:, i], seed, f"truth run {i}", notes, oversampled) for i in range(truth_tail.shape[1])]
-    if oversampled:
-        notes.append(
-            f"0-1 test: {', '.join(oversampled)} still look oversampled after automatic subsampling, so their K may "
-            "read regular for a chaotic flow; give longer runs (long_time)"
-        )
-    zero_one = {
-        "model": _median(model_k),
-        "truth": _median(truth_k),
-        "model_per_run": model_k,
-        "truth_per_run": truth_k,
-    }
-    learned = _learned_lyapunov(model, model_long, dt, lyapunov_steps, k, seed, notes) if usable else None
-    if learned is not None:
-        _note_short_lyapunov_window(learned, lam, dt, notes)
-    return {
-        "model": model.config().get("model"),
-        "system": system_name,
-        "setup": {
-            "dt": dt,
-            "n_tests": int(test.batch),
-            "long_runs": int(long_truth.batch),
-            "seed": seed,
-            "horizon": horizon,
-            "long_time": long_time,
-            "transient": settle,
-            "sigma": sigma.tolist(),
-        },
-        "vpt": vpt,
-        "lyapunov": {
-            "learned": None if learned is None else learned.exponents.tolist(),
-            "learned_stderr": None if learned is None else learned.stderr.tolist(),
-            "learned_positive_fraction": None if learned is None else float(np.mean(learned.per_start[:, 0] > 0)),
-            "true": list(true_lyapunov) if true_lyapunov else None,
-            "true_source": true_source,
-        },
-        "zero_one": zero_one,
-        "distances": distances,
-        "noise_floor": noise_floor,
-        "long_run": long_run,
-        "notes": notes,
-    }
+    plan = plan_evaluation(model, run_info, system_or_data, n_tests=n_tests, dt=dt, horizon=horizon, long_time=long_time,
+                           transient=transient, lyapunov_steps=lyapunov_steps, n_exponents=n_exponents, notes=notes)
+    held = held_out_data(plan, n_tests, seed)
+    vpt = short_term(model, held, plan, thresholds, notes)
+    late = long_term(model, held, plan, seed, notes)
+    learned = late.learned
+    setup = Setup(dt=plan.dt, n_tests=int(held.test.batch), long_runs=int(held.long.batch), seed=seed, horizon=plan.horizon,
+                  long_time=plan.long_time, transient=plan.transient, sigma=held.sigma.tolist())
+    lyapunov = LyapunovComparison(
+        learned=None if learned is None else learned.exponents.tolist(),
+        learned_stderr=None if learned is None else learned.stderr.tolist(),
+        learned_positive_fraction=None if learned is None else float(np.mean(learned.per_start[:, 0] > 0)),
+        true=list(plan.true_lyapunov) if plan.true_lyapunov else None,
+        true_source=plan.true_source,
+    )
+    return Evaluation(model.config().get("model"), plan.system_name, setup, vpt, lyapunov, late.zero_one, late.distances,
+                      late.noise_floor, late.long_run, notes)
 
 
-def format_table(result: dict[str, Any]) -> str:
-    """A plain-text table of the headline numbers of :func:`evaluate`."""
+def format_table(result: Evaluation | dict[str, Any]) -> str:
+    """A plain-text table of the headline numbers of :func:`evaluate` (an Evaluation, or its ``to_dict()``)."""
+    if isinstance(result, Evaluation):
+        result = result.to_dict()
 
     def num(v: Any, fmt: str = ".3f") -> str:
         return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
@@ -379,15 +615,15 @@ def _declared_transient(system: Any) -> float:
     return float(system.default_transient or 0.0)
 
 
-def _distances(model: np.ndarray, truth: np.ndarray, seed: int) -> dict[str, float]:
+def _distances(model: np.ndarray, truth: np.ndarray, seed: int) -> Distances:
     """The three long-term distances between samples ``(n, [batch,] dim)``."""
     from dyncore import metrics
 
-    return {
-        "histogram": metrics.histogram_distance(model, truth),
-        "sliced_wasserstein": metrics.sliced_wasserstein_distance(model, truth, seed=seed),
-        "power_spectrum": metrics.power_spectrum_distance(model, truth),
-    }
+    return Distances(
+        histogram=metrics.histogram_distance(model, truth),
+        sliced_wasserstein=metrics.sliced_wasserstein_distance(model, truth, seed=seed),
+        power_spectrum=metrics.power_spectrum_distance(model, truth),
+    )
 
 
 def _escape_note(run: np.ndarray, truth: Trajectory) -> str:
@@ -440,14 +676,6 @@ def _model_step(model: Model) -> float | None:
     return step if step > 0 else None
 
 
-def _uniform_step(t: np.ndarray) -> float | None:
-    if len(t) < 2:
-        return None
-    steps = np.diff(t)
-    step = float(np.mean(steps))
-    return step if np.max(np.abs(steps - step)) <= 1e-6 * abs(step) else None
-
-
 def _is_length(value: Any, allow_zero: bool = False) -> bool:
     """True for a finite real number > 0 (or >= 0 with ``allow_zero``); booleans are not lengths."""
     return (not isinstance(value, bool) and isinstance(value, (int, float, np.floating)) and math.isfinite(value)
@@ -455,10 +683,10 @@ def _is_length(value: Any, allow_zero: bool = False) -> bool:
 
 
 def _grid(length: float, dt: float) -> np.ndarray:
-    """``0, dt, ..., length``; refused before it is built if its points would not fit in memory."""
+    """``0, dt, ...`` up to ``length`` (:func:`dyncore.timegrid.uniform_grid`); refused before it is built if it would not fit."""
     check_size(f"a run of {length:g} time units at dt = {dt:g} ({length / dt + 1:.4g} times)", 8.0 * (length / dt + 1),
                "use a shorter --horizon or --long-time")
-    return np.arange(int(round(length / dt)) + 1) * dt
+    return uniform_grid(0.0, length, dt)
 
 
 def _zero_one(x: np.ndarray, seed: int, label: str, notes: list[str], oversampled: list[str]) -> float | None:

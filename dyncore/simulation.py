@@ -25,6 +25,7 @@ from dyncore.faults import check_vector_field_shape
 from dyncore.limits import check_size
 from dyncore.params import MAX_SEED, merge_params, resolve_device
 from dyncore.threads import with_threads
+from dyncore.timegrid import uniform_grid
 from dyncore.trajectory import Trajectory
 
 if TYPE_CHECKING:
@@ -232,10 +233,10 @@ def time_grid(system: System, t_end: float | None = None, dt: float | None = Non
         raise ConfigError(f"dt must be a positive number, got {dt!r}")
     points = (end - t0) / spacing + 1
     _check_grid_size(system, points)
-    count = int(math.floor((end - t0) / spacing + 1e-9)) + 1
-    if count < 2:
+    grid = uniform_grid(t0, end, spacing)
+    if len(grid) < 2:
         raise ConfigError(f"dt = {spacing:g} leaves fewer than two points in [{t0:g}, {end:g}]; use a smaller dt")
-    return t0 + spacing * np.arange(count)
+    return grid
 
 
 def _check_grid_size(system: System, points: float) -> None:

@@ -336,7 +336,7 @@ def run_cell(config: Mapping[str, Any], threads: int = 1) -> dict[str, Any]:
             out["epochs"] = len(run.history)
             if config.get("evaluate") is not None:
                 t0 = time.perf_counter()
-                out["metrics"] = dyncore.evaluate(run, system, **config["evaluate"])
+                out["metrics"] = dyncore.evaluate(run, system, **config["evaluate"]).to_dict()
                 out["eval_s"] = time.perf_counter() - t0
             out["status"] = "ok"
         except DyncoreError as exc:

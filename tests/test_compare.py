@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
@@ -50,8 +51,9 @@ def test_a_failing_model_is_recorded_and_the_others_kept(lorenz_file, monkeypatc
         return train(model, *args, **kwargs)
 
     def canned(run, system, **options):  # the metrics are evaluate's business; this test is about the bookkeeping
-        return {"vpt": {"0.5": {"median": 4.0, "lyapunov_times": 3.6, "per_start": [4.0]}}, "long_run": "ok",
-                "lyapunov": {"learned": [0.9], "true": [0.906]}, "zero_one": {"model": 0.99, "truth": 0.99}, "distances": {}}
+        report = {"vpt": {"0.5": {"median": 4.0, "lyapunov_times": 3.6, "per_start": [4.0]}}, "long_run": "ok",
+                  "lyapunov": {"learned": [0.9], "true": [0.906]}, "zero_one": {"model": 0.99, "truth": 0.99}, "distances": {}}
+        return SimpleNamespace(to_dict=lambda: report)  # compare reads an Evaluation's JSON form
 
     monkeypatch.setattr(dyncore, "train", failing)
     monkeypatch.setattr(dyncore, "evaluate", canned)

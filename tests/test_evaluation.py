@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 
 import numpy as np
 import pytest
 from exact_models import LorenzField
+from recipes import SMALL_EVALUATION, attractor_covering_lorenz, small_run
 
 import dyncore
-from dyncore.evaluation import _note_short_lyapunov_window, evaluate, format_table
+from dyncore.evaluation import (
+    Evaluation,
+    _note_short_lyapunov_window,
+    evaluate,
+    format_table,
+    held_out_data,
+    plan_evaluation,
+    short_term,
+)
 from dyncore.metrics import LyapunovSpectrum
 
 SHORT = {"n_tests": 3, "horizon": 2.0, "long_time": 30.0, "transient": 10.0, "lyapunov_steps": 300, "dt": 0.02}
@@ -195,3 +205,60 @@ def test_true_exponent_without_a_reference_is_computed_once_whatever_n_tests(mon
 def test_bad_transient_is_a_config_error(transient):
     with pytest.raises(dyncore.ConfigError, match="transient must be a non-negative finite number"):
         evaluate(LorenzField(), "lorenz", transient=transient)
+
+
+# -- the Evaluation result ----------------------------------------------------------------------------
+
+
+def test_the_result_is_a_typed_evaluation_whose_to_dict_is_the_json(exact):
+    assert isinstance(exact, Evaluation)
+    assert exact.model == "lorenz_field" and exact.vpt[0.5].censored == 3 and exact.lyapunov.true == [0.906, 0.0, -14.572]
+    assert exact.long_run == "ok" and exact.setup.n_tests == 3 and len(exact.setup.sigma) == 3
+    data = exact.to_dict()
+    assert list(data) == ["model", "system", "setup", "vpt", "lyapunov", "zero_one", "distances", "noise_floor", "long_run", "notes"]
+    assert list(data["vpt"]) == ["0.5", "0.05"] and data["vpt"]["0.5"]["mean"] == exact.vpt[0.5].mean
+    assert data["distances"] == {"histogram": exact.distances.histogram, "sliced_wasserstein": exact.distances.sliced_wasserstein,
+                                 "power_spectrum": exact.distances.power_spectrum}
+    assert json.loads(json.dumps(data)) == data == json.loads(json.dumps(exact))  # serialising the result itself still works
+    assert format_table(exact) == format_table(data)
+
+
+def test_reading_the_result_by_key_still_works_with_a_deprecation_warning(exact):
+    with pytest.warns(DeprecationWarning, match=r"result\.vpt"):
+        assert exact["vpt"]["0.5"]["mean"] == exact.vpt[0.5].mean
+    with pytest.warns(DeprecationWarning, match=r"result\.notes"):
+        assert exact.get("notes") == exact.notes
+    restored = pickle.loads(pickle.dumps(exact))  # a sweep's worker sends it to the driver
+    assert restored == exact and restored.distances == exact.distances and dict(restored) == exact.to_dict()
+
+
+def test_a_node_trained_on_a_short_stretch_blows_up_so_gets_no_learned_exponents():
+    # The old tests/test_cuda.py recipe, on the CPU: learned exponents were None there because the long run
+    # blew up (on any device), not because of the GPU.
+    short = dyncore.systems.create("lorenz").simulate(t=np.linspace(0.0, 2.0, 200))
+    run = small_run("node", short, epochs=20)
+    result = evaluate(run, "lorenz", **{**SMALL_EVALUATION, "long_time": 20.0})
+    assert result.long_run == "blew up" and result.lyapunov.learned is None
+    assert any("blew up" in note for note in result.notes)
+
+
+@pytest.mark.parametrize("model", ["node", "rnn"])
+def test_the_gpu_evaluation_recipe_gets_learned_exponents_on_the_cpu(model):
+    # The premise of tests/test_cuda.py::test_evaluation_of_a_gpu_model, checked where there is no GPU.
+    result = evaluate(small_run(model, attractor_covering_lorenz()), "lorenz", **SMALL_EVALUATION)
+    assert result.long_run == "ok", result.notes
+    assert len(result.lyapunov.learned) == 3 and np.all(np.isfinite(result.lyapunov.learned))
+
+
+def test_the_stages_can_be_called_on_their_own():
+    lorenz = dyncore.systems.create("lorenz")
+    data = lorenz.simulate(t=np.arange(0.0, 4.0, 0.02), batch=2, seed=5, transient=10.0)
+    notes: list[str] = []
+    plan = plan_evaluation(LorenzField(), {}, data, n_tests=20, dt=None, horizon=None, long_time=None, transient=None,
+                           lyapunov_steps=None, n_exponents=None, notes=notes)
+    assert plan.system is None and plan.dt == pytest.approx(0.02) and plan.transient is None and plan.lam == 0.906
+    assert plan.horizon == pytest.approx(3.98) and plan.n_exponents == 3 and notes == []
+    held = held_out_data(plan, n_tests=20, seed=1)
+    assert held.test.batch == 2 and held.long is held.test and held.sigma.shape == (3,)
+    vpt = short_term(LorenzField(substeps=1), held, plan, (0.5,), notes)
+    assert list(vpt) == [0.5] and vpt[0.5].threshold == 0.5 and vpt[0.5].lyapunov_times == pytest.approx(vpt[0.5].mean * 0.906)

@@ -48,6 +48,7 @@ def chaos_test_command(
     from dyncore.errors import ConfigError, DataError
     from dyncore.io import check_output
     from dyncore.plotting import FORMATS
+    from dyncore.timegrid import uniform_step
 
     stride = parse_subsample(subsample)
     if plot_path is not None:
@@ -89,17 +90,6 @@ def chaos_test_command(
     d = result.details
     extra = f", stride {d['stride']}" if d.get("stride", 1) != 1 else ""
     click.echo(f"{result.test}: {result.statistic:.4f} -> {result.verdict} ({trajectory.n} samples{extra})")
-
-
-def uniform_step(t) -> float | None:
-    """The sampling interval of ``t`` if it is uniform to 1e-6 relative, else ``None``."""
-    import numpy as np
-
-    if len(t) < 2:
-        return None
-    steps = np.diff(t)
-    step = float(np.mean(steps))
-    return step if np.max(np.abs(steps - step)) <= 1e-6 * abs(step) else None
 
 
 def save_plot(test, result, path: Path) -> None:

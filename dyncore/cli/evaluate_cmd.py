@@ -46,7 +46,7 @@ def evaluate_command(run_dir: Path, data_path: Path | None, system_name: str | N
     run = dyncore.Run.load(run_dir)
     target = dyncore.Trajectory.load(data_path) if data_path is not None else system_name
     result = dyncore.evaluate(run, target, n_tests=n_tests, seed=seed, horizon=horizon, long_time=long_time, transient=transient)
-    text = json.dumps(result, indent=2, default=float)
+    text = json.dumps(result.to_dict(), indent=2, default=float)
     if output is not None:
         with atomic_write(output, "w") as f:
             f.write(text + "\n")

@@ -21,7 +21,7 @@ def evaluation_step(demo: Demo) -> Section:
                 path = demo.out / "runs" / f"{system}_{model}"
                 demo.log(f"  evaluating {system}_{model}")
                 kwargs = {"n_tests": 3, "lyapunov_steps": 200, "long_time": 30.0} if demo.quick else {"n_tests": 20}
-                results[f"{system}_{model}"] = dyncore.evaluate(dyncore.Run.load(path, device=demo.device), system, seed=demo.seed + 1, **kwargs)
+                results[f"{system}_{model}"] = dyncore.evaluate(dyncore.Run.load(path, device=demo.device), system, seed=demo.seed + 1, **kwargs).to_dict()
         spectra = {MODEL_LABELS[m]: results[f"lorenz_{m}"]["lyapunov"]["learned"] for m in RECIPES["lorenz"]
                    if results[f"lorenz_{m}"]["lyapunov"].get("learned")}
         figures = []

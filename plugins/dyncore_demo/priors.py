@@ -43,7 +43,7 @@ def priors_step(demo: Demo) -> Section:
             result = demo.metrics.get("evaluation", {}).get("lorenz_node") if name == "node" else None
             if result is None:  # the evaluation step, when it ran, measured the same NODE the same way
                 demo.log(f"  evaluating the {LABELS[name]}")
-                result = dyncore.evaluate(subject, "lorenz", seed=demo.seed + 1, dt=step, **kwargs)
+                result = dyncore.evaluate(subject, "lorenz", seed=demo.seed + 1, dt=step, **kwargs).to_dict()
             vpt = result["vpt"]["0.5"]
             rows[name] = {
                 "vpt": vpt["mean"], "vpt_lyapunov_times": vpt.get("lyapunov_times"),

@@ -32,6 +32,9 @@ def test_table_and_json_file(run_dir):
         assert row in result.stdout
     metrics = json.loads(out.read_text())
     assert set(metrics) >= {"vpt", "lyapunov", "zero_one", "distances", "setup"}
+    # the shape it always had (Evaluation.to_dict): top-level keys in order, thresholds as strings
+    assert list(metrics) == ["model", "system", "setup", "vpt", "lyapunov", "zero_one", "distances", "noise_floor", "long_run", "notes"]
+    assert list(metrics["vpt"]) == ["0.5", "0.05"] and set(metrics["vpt"]["0.5"]) >= {"mean", "censored", "per_start"}
     again = run_dyncore("evaluate", str(run_dir / "run"), *SHORT, "-o", str(out), env=ONE_THREAD)
     assert again.returncode != 0 and "--force" in again.stderr
 

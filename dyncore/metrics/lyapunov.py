@@ -1,4 +1,4 @@
-"""Did the model learn the system? Lyapunov exponents, valid prediction time, attractor and spectrum distances.
+"""Lyapunov exponents of a System, a trained Model or a vector field, by the QR method on the tangent dynamics.
 
 Every metric takes a :class:`~dyncore.System`, a trained :class:`~dyncore.Model` (through its public
 interface: ``rollout(context, t)`` and ``context_length``, plus ``vector_field(t, x)`` when it has
@@ -6,15 +6,10 @@ one, as a NODE does) or plain arrays, so an RNN and a NODE are measured by the s
 
 - :func:`lyapunov_spectrum`: the QR (Benettin) method on the tangent dynamics, with Jacobian-vector
   products from autograd, over a batch of starts at once. A vector field is stepped by the
-  integrator it asks for (:func:`flow_step`: ETDRK4 for a semilinear split, else RK4) and its
+  integrator it asks for (:func:`flow_step`: ETDRK4 for a semilinear split, else the classic RK4) and its
   exponents are those of that step map; a model without a vector field (an RNN) is the map from
   its last ``context_length`` states to the next. Standard errors come from independent segments
   of the averaging window as well as from the spread over starts.
-- :func:`valid_prediction_times`: the time until the normalised error of a free forecast first
-  exceeds a threshold, averaged over many held-out starts, in Lyapunov times when lambda_1 is known.
-- :func:`histogram_distance`, :func:`sliced_wasserstein_distance`: distances between the invariant
-  measures sampled by a long model run and by the truth.
-- :func:`power_spectrum_distance`: the Hellinger distance between normalised power spectra.
 """
 
 from __future__ import annotations
@@ -22,7 +17,6 @@ from __future__ import annotations
 import copy
 import math
 import warnings
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,11 +24,10 @@ import numpy as np
 import torch
 
 from dyncore.errors import ConfigError, DataError
+from dyncore.metrics.forecast import model_dtype
 from dyncore.model import Model, learned_vector_field
 from dyncore.system import System
-from dyncore.trajectory import Trajectory
-
-Step = Callable[[torch.Tensor], torch.Tensor]
+from dyncore.tableaus import Step, classic_rk4_step
 
 #: Segments of the averaging window behind the batch-means standard error of Lyapunov exponents.
 DEFAULT_SEGMENTS = 10
@@ -93,18 +86,8 @@ class LyapunovConvergenceWarning(UserWarning):
     """The averaging window was too short for lambda_1: its sign or size is not established."""
 
 
-def rk4_step(f: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], dt: float) -> Step:
-    """The classic fourth-order Runge–Kutta step ``x -> x(t + dt)`` of the autonomous field ``f(t, x)``."""
-
-    def step(x: torch.Tensor) -> torch.Tensor:
-        t = torch.zeros((), dtype=x.dtype, device=x.device)
-        k1 = f(t, x)
-        k2 = f(t, x + 0.5 * dt * k1)
-        k3 = f(t, x + 0.5 * dt * k2)
-        k4 = f(t, x + dt * k3)
-        return x + (dt / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
-
-    return step
+#: The classic RK4 map (:func:`dyncore.tableaus.classic_rk4_step`) under its old name; not the 3/8-rule ``rk4`` solver.
+rk4_step = classic_rk4_step
 
 
 def flow_step(dynamics: Any, dt: float) -> Step:
@@ -113,7 +96,8 @@ def flow_step(dynamics: Any, dt: float) -> Step:
     A system with a semilinear split (``linear_operator()``, ``nonlinear(t, v)``, as Kuramoto-
     Sivashinsky has) is stepped with ETDRK4, whose internal steps are at most the system's own
     step (:meth:`~dyncore.System.fixed_step`): RK4 would blow up on its stiff linear part. Anything
-    else (a System, a NODE's ``vector_field``, a callable ``f(t, x)``) is stepped with RK4 of step ``dt``.
+    else (a System, a NODE's ``vector_field``, a callable ``f(t, x)``) is stepped with the classic RK4 of
+    step ``dt`` (:func:`~dyncore.tableaus.classic_rk4_step`; the registered ``rk4`` solver is the 3/8 rule).
     """
     if isinstance(dynamics, System) and dynamics.has_semilinear_split:
         import dyncore
@@ -125,7 +109,7 @@ def flow_step(dynamics: Any, dt: float) -> Step:
             return solver.solve(dynamics, x, span.to(x.device))[-1]
 
         return step
-    return rk4_step(_field_of(dynamics), dt)
+    return classic_rk4_step(_field_of(dynamics), dt)
 
 
 def _field_of(dynamics: Any) -> Any:
@@ -245,10 +229,10 @@ def lyapunov_spectrum(
 
     A vector field (a System, a model with ``vector_field`` such as a NODE, or a callable) is
     stepped by :func:`flow_step`: ETDRK4 for a system with a semilinear split (Kuramoto-Sivashinsky),
-    else RK4 of step ``dt``. A model without one (an RNN) is the map from its last
+    else the classic RK4 of step ``dt``. A model without one (an RNN) is the map from its last
     ``context_length`` states to the next, taken through ``rollout``; its state is that window, so
-    it has ``context_length * dim`` exponents, of which the first approximate the system's. Models
-    are copied to float64 for the measurement.
+    it has ``context_length * dim`` exponents, of which the first approximate the system's. A model
+    is measured in its own dtype (:func:`~dyncore.metrics.model_dtype`), on the CPU.
 
     When lambda_1's sign is not established (``|lambda_1| < 2 stderr``), a
     :class:`LyapunovConvergenceWarning` says so: the window was too short for a slow system, or the
@@ -361,204 +345,3 @@ def settle(dynamics: Any, x0: Any, *, dt: float, n_steps: int) -> torch.Tensor:
     if not torch.isfinite(x).all():
         raise DataError(f"settling blew up at dt = {dt}; use a smaller dt")
     return x
-
-
-# -- valid prediction time ---------------------------------------------------------------------
-
-
-def nrmse(prediction: np.ndarray, truth: np.ndarray, sigma: np.ndarray) -> np.ndarray:
-    """sqrt(mean over components of ((prediction - truth) / sigma)^2).
-
-    Args:
-        prediction, truth: shape ``(n, [batch,] dim)``.
-        sigma: the attractor's standard deviation per component, shape ``(dim,)``.
-    Returns:
-        Shape ``(n, [batch])``; +inf where the prediction is not finite.
-    """
-    err = np.sqrt(np.mean(((np.asarray(prediction) - np.asarray(truth)) / np.asarray(sigma)) ** 2, axis=-1))
-    return np.where(np.isfinite(err), err, np.inf)
-
-
-def valid_prediction_time(error: np.ndarray, t: np.ndarray, threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
-    """Time from ``t[0]`` until ``error`` first exceeds ``threshold``.
-
-    Args:
-        error: NRMSE, shape ``(n,)`` or ``(n, batch)``.
-        t: times, shape ``(n,)``.
-    Returns:
-        ``(vpt, censored)``, each of shape ``()`` or ``(batch,)``: where the error never exceeds the
-        threshold the VPT is the whole span ``t[-1] - t[0]`` and ``censored`` is True.
-    """
-    above = np.asarray(error) > threshold
-    first = np.argmax(above, axis=0)
-    censored = ~above.any(axis=0)
-    vpt = np.where(censored, t[-1] - t[0], t[first] - t[0])
-    return vpt, censored
-
-
-def model_dtype(model: Model) -> torch.dtype:
-    """The dtype of the model's first floating parameter or buffer (float64 if it has none)."""
-    floating = [p.dtype for p in (*model.parameters(), *model.buffers()) if p.is_floating_point()]
-    return floating[0] if floating else torch.float64
-
-
-def forecast(model: Model, truth: Trajectory) -> np.ndarray:
-    """Free-run ``model`` from the first ``context_length`` states of ``truth`` over its times.
-
-    Returns:
-        Shape of ``truth.x``: ``(n, [batch,] dim)``, float64.
-    """
-    length = model.context_length
-    if truth.n <= length:
-        raise DataError(f"held-out trajectories need more than context_length = {length} points, got {truth.n}")
-    dtype = model_dtype(model)
-    context = torch.as_tensor(truth.x[:length], dtype=dtype, device=model.device)
-    t = torch.as_tensor(truth.t, dtype=torch.float64, device=model.device)
-    with torch.no_grad():
-        out = model.rollout(context, t)
-    return out.detach().cpu().numpy().astype(np.float64)
-
-
-def valid_prediction_times(
-    model: Model,
-    test: Trajectory,
-    sigma: Sequence[float] | np.ndarray,
-    *,
-    thresholds: Sequence[float] = (0.5, 0.05),
-    lyapunov_exponent: float | None = None,
-) -> dict[str, dict[str, Any]]:
-    """Valid prediction time of ``model`` on held-out trajectories, from the end of each context.
-
-    Args:
-        model: any trained model.
-        test: held-out trajectories (``(n, batch, dim)``), each started on the attractor.
-        sigma: the attractor's standard deviation per component, ``(dim,)``.
-        thresholds: NRMSE levels; 0.5 is the usual one, 0.05 a strict one.
-        lyapunov_exponent: lambda_1 of the true system, to report Lyapunov times.
-    Returns:
-        ``{str(threshold): {"mean", "std", "median", "lyapunov_times", "censored", "per_start"}}``,
-        times in the units of ``test.t``; ``lyapunov_times`` is ``mean * lambda_1`` (None if unknown);
-        ``censored`` counts starts whose error never crossed the threshold.
-    """
-    sigma = np.asarray(sigma, dtype=np.float64)
-    if sigma.shape != (test.dim,) or not np.all(sigma > 0):
-        raise DataError(f"sigma must hold {test.dim} positive standard deviations, got {sigma.tolist()}")
-    start = model.context_length - 1
-    error = nrmse(forecast(model, test)[start:], test.x[start:], sigma)
-    out = {}
-    for level in thresholds:
-        vpt, censored = valid_prediction_time(error, test.t[start:], level)
-        vpt = np.atleast_1d(vpt)
-        mean = float(np.mean(vpt))
-        out[str(level)] = {
-            "mean": mean,
-            "std": float(np.std(vpt)),
-            "median": float(np.median(vpt)),
-            "lyapunov_times": mean * lyapunov_exponent if lyapunov_exponent else None,
-            "censored": int(np.sum(censored)),
-            "per_start": vpt.tolist(),
-        }
-    return out
-
-
-# -- invariant measure and spectrum ------------------------------------------------------------
-
-
-def _samples(a: Any) -> np.ndarray:
-    """Pool ``(n, [batch,] dim)`` into ``(samples, dim)`` float64."""
-    x = np.asarray(a.x if isinstance(a, Trajectory) else a, dtype=np.float64)
-    if x.ndim == 1:
-        x = x[:, None]
-    return x.reshape(-1, x.shape[-1])
-
-
-def histogram_distance(model: Any, truth: Any, *, bins: int = 50) -> float:
-    """Mean over components of the total-variation distance between marginal histograms, in [0, 1].
-
-    The bins span the truth's range; samples of the model outside it (or not finite) fall in two
-    overflow bins, so a run that leaves the attractor scores near 1.
-
-    Args:
-        model, truth: samples (arrays or Trajectories) of shape ``(n, [batch,] dim)``.
-        bins: bins per component inside the truth's range.
-    """
-    a, b = _samples(model), _samples(truth)
-    if a.shape[1] != b.shape[1]:
-        raise DataError(f"cannot compare {a.shape[1]}-dimensional and {b.shape[1]}-dimensional samples")
-    out = []
-    for i in range(b.shape[1]):
-        lo, hi = float(np.min(b[:, i])), float(np.max(b[:, i]))
-        edges = np.concatenate([[-np.inf], np.linspace(lo, hi + 1e-12 * max(1.0, abs(hi)), bins + 1), [np.inf]])
-        col = np.where(np.isfinite(a[:, i]), a[:, i], np.inf)
-        pa = np.histogram(col, edges)[0] / len(col)
-        pb = np.histogram(b[:, i], edges)[0] / len(b)
-        out.append(0.5 * float(np.sum(np.abs(pa - pb))))
-    return float(np.mean(out))
-
-
-def sliced_wasserstein_distance(
-    model: Any, truth: Any, *, n_projections: int = 64, n_quantiles: int = 512, seed: int = 0
-) -> float:
-    """Mean over random directions of the 1-D Wasserstein-1 distance between projected samples.
-
-    Both sample sets are standardised by the truth's mean and standard deviation, so the distance
-    is in units of the attractor's spread (0 for identical measures). Infinite if the model's
-    samples are not all finite.
-
-    Args:
-        model, truth: samples of shape ``(n, [batch,] dim)``.
-        n_projections: random unit directions (seeded by ``seed``).
-        n_quantiles: quantile levels each 1-D distance is evaluated on.
-    """
-    a, b = _samples(model), _samples(truth)
-    if a.shape[1] != b.shape[1]:
-        raise DataError(f"cannot compare {a.shape[1]}-dimensional and {b.shape[1]}-dimensional samples")
-    if not np.all(np.isfinite(a)):
-        return math.inf
-    mean, std = b.mean(axis=0), b.std(axis=0)
-    std = np.where(std > 0, std, 1.0)
-    a, b = (a - mean) / std, (b - mean) / std
-    directions = np.random.default_rng(seed).standard_normal((a.shape[1], n_projections))
-    directions /= np.linalg.norm(directions, axis=0)
-    levels = (np.arange(n_quantiles) + 0.5) / n_quantiles
-    qa = np.quantile(a @ directions, levels, axis=0)
-    qb = np.quantile(b @ directions, levels, axis=0)
-    return float(np.mean(np.abs(qa - qb)))
-
-
-def power_spectrum(x: Any, *, segment: int = 256) -> np.ndarray:
-    """Normalised power spectrum per component (Welch, Hann window), averaged over batch members.
-
-    Args:
-        x: states ``(n, [batch,] dim)`` on a uniform grid.
-        segment: Welch segment length (shortened to ``n`` if longer).
-    Returns:
-        Shape ``(segment // 2 + 1, dim)``; each column sums to 1.
-    """
-    from scipy.signal import welch
-
-    x = np.asarray(x.x if isinstance(x, Trajectory) else x, dtype=np.float64)
-    if x.ndim == 1:
-        x = x[:, None]
-    if len(x) < 16:
-        raise DataError(f"a power spectrum needs at least 16 samples, got {len(x)}")
-    _, p = welch(x, nperseg=min(segment, len(x)), axis=0)
-    if p.ndim == 3:
-        p = p.mean(axis=1)
-    total = p.sum(axis=0, keepdims=True)
-    return p / np.where(total > 0, total, 1.0)
-
-
-def power_spectrum_distance(model: Any, truth: Any, *, segment: int = 256) -> float:
-    """Mean over components of the Hellinger distance between normalised power spectra, in [0, 1].
-
-    Both series must share a sampling interval. A model run that is not finite scores 1.
-    """
-    a = np.asarray(model.x if isinstance(model, Trajectory) else model, dtype=np.float64)
-    if not np.all(np.isfinite(a)):
-        return 1.0
-    pa, pb = power_spectrum(a, segment=segment), power_spectrum(truth, segment=segment)
-    if pa.shape != pb.shape:
-        raise DataError(f"spectra of shapes {pa.shape} and {pb.shape} differ; use series of the same dimension and length >= segment")
-    bc = np.sum(np.sqrt(pa * pb), axis=0)
-    return float(np.mean(np.sqrt(np.clip(1.0 - bc, 0.0, 1.0))))
