@@ -76,7 +76,7 @@ def _metric_names() -> list[str]:
 
     return sorted(
         name for name, value in vars(metrics).items()
-        if not name.startswith("_") and (inspect.isfunction(value) or inspect.isclass(value)) and value.__module__ == metrics.__name__
+        if not name.startswith("_") and (inspect.isfunction(value) or inspect.isclass(value)) and value.__module__.startswith(metrics.__name__ + ".")
     )
 
 
