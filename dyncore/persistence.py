@@ -11,11 +11,12 @@ run (to within one window); its *fate* is read from the last window:
 
 - ``"blow-up"``: a state became non-finite or left the truth's range by over 100 half-widths (the
   time is then the step at which it did), or the model's solver failed;
-- ``"fixed point"``: the displacement collapsed (the window's spread is below 1e-3 of the truth's);
+- ``"fixed point"``: the displacement collapsed (the window's *motion*, its mean step in states scaled
+  by the truth's spread, is below 1e-3 of the truth's), or is still shrinking (the second half of the
+  last window moves less than 0.9 of the first, or the last three windows each move less than the one
+  before, by over 10 % in all: a slow spiral into a fixed point);
 - ``"cycle"``: the orbit recurs: some lag brings the second half of the last window back onto itself to
   within one sampling step, RMS (the lag is the ``period``);
-- ``"fixed point"`` too when it does not recur but is still shrinking (the last window spreads less than
-  0.9 of the first non-chaotic one; with one such window, its second half less than its first);
 - ``"regular"``: none of these (e.g. a torus, or a slow transient);
 - ``"chaotic"``: never stopped.
 """
@@ -47,9 +48,10 @@ TRANSIENT_PERIODS = 5.0
 REFERENCE_LYAPUNOV_TIMES = 20.0
 #: A run farther from the centre of the truth's range than this many half-ranges has blown up (as in evaluate).
 ESCAPE_FACTOR = 100.0
-#: A window whose spread (std over the window / the truth's std, largest component) is below this has collapsed.
-FIXED_POINT_SPREAD = 1e-3
-#: A window whose second half spreads less than this fraction of its first half is still converging.
+#: A window whose motion (mean step, states scaled by the truth's std, over the truth's) is below this has collapsed.
+COLLAPSED = 1e-3
+#: A window whose second half moves less than this fraction of its first half is still converging (also the
+#: total shrink over the last three windows that makes a steady decrease count).
 SHRINKING = 0.9
 #: A lag that brings the window's second half to within this many sampling steps of itself (RMS) is a period.
 RECURRENCE_STEPS = 1.0
@@ -66,7 +68,7 @@ class Persistence:
     Attributes:
         window_starts: start time of every window, ``(n_windows,)``.
         k: the 0-1 test's K, ``(n_starts, n_windows)``: 0 for a collapsed window, NaN after a blow-up.
-        spread: the window's standard deviation over the truth's, largest component, ``(n_starts, n_windows)``.
+        motion: the window's mean step over the truth's (states scaled by the truth's std), ``(n_starts, n_windows)``.
         stopped: per start, the time it stopped being chaotic (``None``: it never did).
         fates: per start, one of :data:`FATES`.
         periods: per start, the period of a ``"cycle"`` (else ``None``).
@@ -85,7 +87,7 @@ class Persistence:
     rollout: str
     window_starts: np.ndarray
     k: np.ndarray
-    spread: np.ndarray
+    motion: np.ndarray
     stopped: list[float | None]
     fates: list[str]
     periods: list[float | None]
@@ -157,7 +159,7 @@ class Persistence:
             "rollout": self.rollout,
             "window_starts": [self.in_units(float(t)) for t in self.window_starts],
             "k": plain(self.k),
-            "spread": plain(self.spread),
+            "motion": plain(self.motion),
             "periods": list(self.periods),
             "dips": list(self.dips),
             "notes": list(self.notes),
@@ -169,7 +171,12 @@ def format_lasts(summary: dict[str, Any]) -> str:
     ordered = sorted(math.inf if s is None else v for v, s in zip(summary["lasts_per_start"], summary["stopped_per_start"]))
     n = len(ordered)
     median = ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
-    return f">{summary['duration']:.4g}" if math.isinf(median) else f"{median:.3g}"
+    return f">{_rounded(summary['duration'])}" if math.isinf(median) else _rounded(median)
+
+
+def _rounded(value: float) -> str:
+    """Three significant digits, without an exponent for values up to 10^6 (10000, 120, 4.5)."""
+    return f"{value:.0f}" if abs(value) >= 100 and abs(value) < 1e6 else f"{value:.3g}"
 
 
 def chaos_persistence(
@@ -239,9 +246,13 @@ def chaos_persistence(
     lam = _positive_exponent(system)
     duration = _length("duration", duration, lyapunov_times, lam)
     window = _length("window", window, window_lyapunov_times, lam)
+    if dt is not None and (isinstance(dt, bool) or not isinstance(dt, (int, float)) or not math.isfinite(dt) or dt <= 0):
+        raise ConfigError(f"dt must be a positive number, got {dt!r}")
     dt = float(dt or info.get("dt") or _model_step(model) or (_reference_step(system) if system is not None else 0) or 0)
     if not dt > 0:
         raise ConfigError("give the sampling step dt (--dt): neither the run nor the system declares one")
+    if model is not None and system is not None and model.dim is not None and model.dim != system.dim:
+        raise ConfigError(f"the model has dimension {model.dim} but system {system.name!r} has {system.dim}; give the system it was trained on")
     context = model.context_length if model is not None else 1
     n_window = int(round(window / dt))
     n_windows = int(round(duration / window))
@@ -258,10 +269,11 @@ def chaos_persistence(
         raise ConfigError(f"the threshold on K must be in (0, 1], got {threshold:g}")
 
     # The starts, and a reference run of the truth from them: the scale, the centre and the 0-1 test's stride.
-    first, reference = _starts(system, starts, n_starts, context, dt, seed, lam, min(window, _reference_length(system, lam, window)))
+    first, reference = _starts(system, starts, n_starts, context, dt, seed, lam, _reference_length(system, lam, window))
     dim = first.shape[-1]
     if not -dim <= component < dim:
         raise ConfigError(f"component {component} is out of range for a {dim}-dimensional state; use 0..{dim - 1}")
+    check_size(f"{n_windows} windows x {first.shape[1]} starts", 16.0 * n_windows * first.shape[1], "use fewer, longer windows")
     check_size(f"a window of {n_window} steps x {first.shape[1]} starts x {dim}", 8.0 * (n_window + context) * first.shape[1] * dim,
                "use a shorter window or fewer starts")
     if model is not None and model.hparams.get("time_dependent"):
@@ -276,6 +288,7 @@ def chaos_persistence(
     sigma = flat.std(axis=0)
     if not np.all(sigma > 0):
         raise DataError("the reference run does not vary in every component; the starts sit on a fixed point")
+    truth_motion = float(np.median([_motion(reference[:, j], sigma) for j in range(reference.shape[1])]))
     stride = _stride(test_probe, reference[:, :, component])
     test = dyncore.chaos_tests.create("zero_one", subsample=stride, component=0, seed=seed)
     if n_window // stride < test.min_length:
@@ -284,7 +297,7 @@ def chaos_persistence(
 
     n = first.shape[1]
     k = np.full((n, n_windows), np.nan)
-    spread = np.full((n, n_windows), np.nan)
+    motion = np.full((n, n_windows), np.nan)
     blown: dict[int, float] = {}  # start -> the time it blew up (or its solver failed)
     failed: dict[int, str] = {}  # start -> the solver's message
     states = first  # (context, n, dim): the last states of every start
@@ -309,8 +322,8 @@ def chaos_persistence(
                     if bad.any():
                         blown[i] = t0 + (int(np.argmax(bad)) + 1) * dt
                         continue
-                    spread[i, w] = float(np.max(x.std(axis=0) / sigma))
-                    k[i, w] = 0.0 if spread[i, w] <= FIXED_POINT_SPREAD else _k(test, x[:, component], notes, i, t0)
+                    motion[i, w] = _motion(np.concatenate([states[-1:, i], x]), sigma) / truth_motion
+                    k[i, w] = 0.0 if motion[i, w] <= COLLAPSED else _k(test, x[:, component], notes, i, t0)
                 states = states.copy()
                 states[:, alive] = out[-context:]
                 if w == n_windows - 1:
@@ -339,7 +352,7 @@ def chaos_persistence(
             continue
         begin = len(chaotic) - int(np.argmax(chaotic[::-1])) if chaotic.any() else 0
         stopped.append(begin * window)
-        fate, period = _fate(last[:, i], sigma, spread[i, begin:], stride, dt)
+        fate, period = _fate(last[:, i], sigma, motion[i, begin:], stride, dt)
         fates.append(fate)
         periods.append(period)
     return Persistence(
@@ -347,7 +360,7 @@ def chaos_persistence(
         model=model.config().get("model") if model is not None else f"truth ({system.name})",
         dt=dt, duration=duration, window=window, lyapunov_exponent=lam, threshold=threshold, stride=stride,
         rollout=rollout if model is not None else "system", window_starts=np.arange(n_windows) * window, k=k,
-        spread=spread, stopped=stopped, fates=fates, periods=periods, dips=dips, notes=notes,
+        motion=motion, stopped=stopped, fates=fates, periods=periods, dips=dips, notes=notes,
     )
 
 
@@ -453,7 +466,7 @@ def _settling(system: System, lam: float | None) -> float:
 
 
 def _reference_length(system: System | None, lam: float | None, window: float) -> float:
-    """The truth's reference run: 20 Lyapunov times, else the system's reference span (at most one window)."""
+    """The truth's reference run: 20 Lyapunov times, else the system's reference span (without a system: one window)."""
     if system is None:
         return window
     if lam:
@@ -515,24 +528,24 @@ def _dips(chaotic: np.ndarray, valid: np.ndarray) -> int:
     return int(np.sum(~chaotic[:last] & valid[:last]))
 
 
-def _fate(x: np.ndarray, sigma: np.ndarray, spread: np.ndarray, stride: int, dt: float) -> tuple[str, float | None]:
+def _motion(x: np.ndarray, sigma: np.ndarray) -> float:
+    """Mean step of ``x`` ``(n, dim)`` in states scaled by ``sigma``."""
+    return float(np.mean(np.sqrt(np.sum((np.diff(x, axis=0) / sigma) ** 2, axis=1))))
+
+
+def _fate(x: np.ndarray, sigma: np.ndarray, motion: np.ndarray, stride: int, dt: float) -> tuple[str, float | None]:
     """What a non-chaotic start settled onto, and a cycle's period.
 
     Args:
         x: its last window ``(n, dim)``. sigma: the truth's std per component.
-        spread: its spreads over the non-chaotic stretch of windows, oldest first.
+        motion: its motion over the non-chaotic stretch of windows, oldest first.
     """
-    if spread[-1] <= FIXED_POINT_SPREAD:
+    half = len(x) // 2
+    steady_decrease = len(motion) >= 3 and np.all(np.diff(motion[-3:]) < 0) and motion[-1] < SHRINKING * motion[-3]
+    if motion[-1] <= COLLAPSED or steady_decrease or _motion(x[half:], sigma) < SHRINKING * _motion(x[:half], sigma):
         return "fixed point", None
     period = _period(x / sigma, stride, dt)
-    if period is not None:
-        return "cycle", period
-    if len(spread) > 1:
-        shrinking = spread[-1] < SHRINKING * spread[0]
-    else:  # one window: compare its halves
-        y = x / sigma
-        shrinking = np.max(y[len(y) // 2 :].std(axis=0)) < SHRINKING * np.max(y[: len(y) // 2].std(axis=0))
-    return ("fixed point" if shrinking else "regular"), None
+    return ("cycle", period) if period is not None else ("regular", None)
 
 
 def _period(y: np.ndarray, stride: int, dt: float) -> float | None:
