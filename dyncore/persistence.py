@@ -516,7 +516,8 @@ def _k(test: Any, series: np.ndarray, notes: list[str], start: int, t0: float) -
         try:
             return float(test.run(series).statistic)
         except DyncoreError as exc:
-            notes.append(f"start {start}, window at t = {t0:g}: {exc}")
+            if not any(note.startswith(f"start {start}: the 0-1 test") for note in notes):  # one note per start
+                notes.append(f"start {start}: the 0-1 test gave no K from the window at t = {t0:g} on ({exc})")
             return math.nan
 
 

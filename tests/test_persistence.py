@@ -19,7 +19,7 @@ class NumpyField(Model):
     """A known field ``f(x)`` (numpy, batched) rolled out by RK4 on the output grid; ``switch`` changes it per call."""
 
     name: ClassVar[str] = "numpy_field"
-    default_hparams: ClassVar[dict[str, Any]] = {"field": "lorenz", "rho": 28.0, "switch": None}
+    default_hparams: ClassVar[dict[str, Any]] = {"field": "lorenz", "rho": 28.0, "switch": None, "fail_at": None}
 
     def __init__(self, **hparams: Any) -> None:
         super().__init__(**hparams)
@@ -53,6 +53,8 @@ class NumpyField(Model):
         rho = (switch or {}).get(self.calls, self.hparams["rho"])
         self.calls += 1
         x = context[-1].double().numpy()
+        if self.hparams["fail_at"] is not None and np.any(np.all(np.isclose(x, self.hparams["fail_at"]), axis=-1)):
+            raise dyncore.SolverError("step size underflow at t = 0.5")  # what an adaptive solver says on a bad field
         out = np.empty((len(t), *x.shape))
         out[0] = x
         with np.errstate(over="ignore", invalid="ignore"):
@@ -114,6 +116,13 @@ def test_a_growing_field_blows_up_and_its_time_is_the_step_it_left_the_range(sta
     # |x| grows like e^{t/2}: it passes 100 half-widths of the attractor within about 10 time units
     assert all(0 < t < 15 for t in result.stopped)
     assert np.all(np.isnan(result.k))
+
+
+def test_a_solver_failure_stops_only_its_own_start(starts):
+    result = short(field(fail_at=starts[1].tolist()), starts)
+    assert result.fates == ["chaotic", "blow-up", "chaotic"] and result.stopped[1] == 0.0
+    assert np.all(np.isnan(result.k[1])) and np.all(result.k[[0, 2]] > 0.8)
+    assert any("start 1: the model's solver failed at t = 0: step size underflow" in note for note in result.notes)
 
 
 def test_the_stop_time_is_where_the_last_non_chaotic_stretch_begins_and_dips_are_counted(starts):
