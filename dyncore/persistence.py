@@ -73,6 +73,7 @@ class Persistence:
         fates: per start, one of :data:`FATES`.
         periods: per start, the period of a ``"cycle"`` (else ``None``).
         dips: per start, windows with K below the threshold that chaos came back after.
+        ends: per start, its last state ``(n_starts, dim)`` (a fixed point's location; NaN after a blow-up).
         notes: what was assumed or went wrong, one line each.
     """
 
@@ -92,6 +93,7 @@ class Persistence:
     fates: list[str]
     periods: list[float | None]
     dips: list[int]
+    ends: np.ndarray
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -162,6 +164,7 @@ class Persistence:
             "motion": plain(self.motion),
             "periods": list(self.periods),
             "dips": list(self.dips),
+            "ends": plain(self.ends),
             "notes": list(self.notes),
         }
 
@@ -361,6 +364,7 @@ def chaos_persistence(
         dt=dt, duration=duration, window=window, lyapunov_exponent=lam, threshold=threshold, stride=stride,
         rollout=rollout if model is not None else "system", window_starts=np.arange(n_windows) * window, k=k,
         motion=motion, stopped=stopped, fates=fates, periods=periods, dips=dips, notes=notes,
+        ends=np.where(np.isin(np.arange(n), list(blown))[:, None], np.nan, states[-1]),
     )
 
 

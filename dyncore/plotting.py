@@ -372,7 +372,8 @@ def persistence(result: Persistence, title: str | None = None) -> Figure:
 
     A start's line ends where it blew up (marked x); a dot marks where it stopped being chaotic, and its
     legend entry names its fate. The motion (the window's mean step over the truth's, log scale) shows a
-    collapse onto a fixed point, the flat line of a cycle, or the growth before a blow-up.
+    collapse onto a fixed point, the flat line of a cycle, or the growth before a blow-up. Time is on a
+    log scale from 20 windows on, so that early stops stay visible beside 10^4 Lyapunov times.
     """
     fig = _figure(9, 6.5)
     top, bottom = fig.add_subplot(2, 1, 1), fig.add_subplot(2, 1, 2)
@@ -394,12 +395,16 @@ def persistence(result: Persistence, title: str | None = None) -> Figure:
     top.axhline(result.threshold, color=TRUTH_COLOR, ls="--", lw=1, label=f"threshold K = {result.threshold:g}")
     top.set_ylim(-0.25, 1.1)
     top.set_ylabel("0-1 test K per window")
-    top.legend(fontsize=7, loc="lower left", ncol=2)
+    top.legend(fontsize=7, loc="center right", ncol=2)
     bottom.set_ylabel("motion per window\n(mean step / truth's)")
-    bottom.set_xlabel(f"time ({result.unit_name})")
+    bottom.set_xlabel(f"time ({result.unit_name}; window centres)")
     bottom.grid(True, which="both", alpha=0.3)
     for ax in (top, bottom):
-        ax.set_xlim(0, result.duration / unit)
+        if len(t) >= 20:
+            ax.set_xscale("log")
+            ax.set_xlim(t[0] / 1.2, result.duration / unit)
+        else:
+            ax.set_xlim(0, result.duration / unit)
     fig.suptitle(title or f"{result.model} on {result.system or 'its own scale'}: "
                  f"windows of {result.window / unit:.3g} {result.unit_name}")
     return fig

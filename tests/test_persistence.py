@@ -100,6 +100,8 @@ def test_lorenz_below_the_chaotic_range_falls_onto_a_fixed_point(starts):
     assert result.fates == ["fixed point"] * 3
     assert result.stopped == [0.0] * 3 and np.all(result.k < 0.8)
     assert result.motion[:, -1].max() < 1e-3
+    # onto C+ or C-: (+-sqrt(b (rho - 1)), +-sqrt(b (rho - 1)), rho - 1)
+    assert np.allclose(np.abs(result.ends), [np.sqrt(8 / 3 * 14), np.sqrt(8 / 3 * 14), 14.0], atol=1e-2)
 
 
 def test_van_der_pol_reads_as_a_cycle_with_its_period():
@@ -115,7 +117,7 @@ def test_a_growing_field_blows_up_and_its_time_is_the_step_it_left_the_range(sta
     assert result.fates == ["blow-up"] * 3
     # |x| grows like e^{t/2}: it passes 100 half-widths of the attractor within about 10 time units
     assert all(0 < t < 15 for t in result.stopped)
-    assert np.all(np.isnan(result.k))
+    assert np.all(np.isnan(result.k)) and np.all(np.isnan(result.ends))
 
 
 def test_a_solver_failure_stops_only_its_own_start(starts):
