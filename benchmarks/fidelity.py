@@ -13,7 +13,7 @@ models and trainers are judged, so every number comes from this one script. Usag
 ``--persistence LT`` adds a column "chaos lasts": every trained model also runs for LT Lyapunov times
 from 8 starts (:func:`dyncore.persistence.chaos_persistence`, windows of min(100, LT)), and the cell is
 the median over every start of every seed of the time until K stays below 0.8 (">LT" when the median
-start never stopped), with the fates of those that stopped. Off by default (it takes minutes per row).
+start never stopped), with the fates of those that stopped and how many stopped per seed. Off by default (it takes minutes per row).
 
 Each row of :data:`ROWS` is trained once per training seed; the table reports medians and spreads
 over seeds and held-out starts (never a chosen seed).
@@ -170,7 +170,9 @@ def _persistence_cell(group: list[dict[str, Any]]) -> str:
     }
     fates = [f for s in summaries for f in s["fates"] if f != "chaotic"]
     counts = ", ".join(f"{fates.count(f)} {f}" for f in FATES if f in fates)
-    return f"{format_lasts(pooled)} ({len(fates)}/{len(pooled['lasts_per_start'])} stopped{': ' + counts if counts else ''})"
+    per_seed = ", ".join(str(sum(f != "chaotic" for f in s["fates"])) for s in summaries)
+    return (f"{format_lasts(pooled)} ({len(fates)}/{len(pooled['lasts_per_start'])} stopped{': ' + counts if counts else ''}; "
+            f"per seed {per_seed})")
 
 
 def markdown(rows: list[dict[str, Any]], command: str, args: argparse.Namespace) -> str:
