@@ -9,8 +9,9 @@ kept, so memory does not grow with the length of the run. A start *stops being c
 beginning of the last stretch of windows with K below the threshold that lasts to the end of the
 run (to within one window); its *fate* is read from the last window:
 
-- ``"blow-up"``: a state became non-finite or left the truth's range by over 100 half-widths (the
-  time is then the step at which it did), or the model's solver failed;
+- ``"blow-up"``: a state became non-finite or left the truth's range by over 100 half-widths, or the
+  model's solver failed (``blew_up`` holds the time); a start whose K was still chaotic on what came
+  before (when that is long enough to test) stopped being chaotic at that very step;
 - ``"fixed point"``: the displacement collapsed (the window's *motion*, its mean step in states scaled
   by the truth's spread, is below 1e-3 of the truth's), or is still shrinking (the second half of the
   last window moves less than 0.9 of the first, or the last three windows each move less than the one
@@ -73,6 +74,7 @@ class Persistence:
         fates: per start, one of :data:`FATES`.
         periods: per start, the period of a ``"cycle"`` (else ``None``).
         dips: per start, windows with K below the threshold that chaos came back after.
+        blew_up: per start, the time it blew up or its solver failed (``None``: it did not).
         ends: per start, its last state ``(n_starts, dim)`` (a fixed point's location; NaN after a blow-up).
         notes: what was assumed or went wrong, one line each.
     """
@@ -93,6 +95,7 @@ class Persistence:
     fates: list[str]
     periods: list[float | None]
     dips: list[int]
+    blew_up: list[float | None]
     ends: np.ndarray
     notes: list[str] = field(default_factory=list)
 
@@ -164,6 +167,7 @@ class Persistence:
             "motion": plain(self.motion),
             "periods": list(self.periods),
             "dips": list(self.dips),
+            "blew_up_per_start": [self.in_units(t) for t in self.blew_up],
             "ends": plain(self.ends),
             "notes": list(self.notes),
         }
@@ -322,9 +326,11 @@ def chaos_persistence(
                         continue
                     x = new[:, j]
                     bad = ~np.all(np.isfinite(x), axis=1) | (np.max(np.abs(x - centre) / np.where(half > 0, half, 1.0), axis=1) > ESCAPE_FACTOR)
-                    if bad.any():
+                    if bad.any():  # K of what came before, if long enough: was it chaotic up to the blow-up?
                         blown[i] = t0 + (int(np.argmax(bad)) + 1) * dt
-                        continue
+                        x = x[: int(np.argmax(bad))]
+                        if len(x) // stride < test.min_length:
+                            continue
                     motion[i, w] = _motion(np.concatenate([states[-1:, i], x]), sigma) / truth_motion
                     k[i, w] = 0.0 if motion[i, w] <= COLLAPSED else _k(test, x[:, component], notes, i, t0)
                 states = states.copy()
@@ -340,7 +346,11 @@ def chaos_persistence(
     for i in range(n):
         chaotic = k[i] >= threshold
         if i in blown or i in failed:
-            stopped.append(blown[i])
+            # chaotic up to the blow-up: chaos stopped then; else where its last non-chaotic stretch began
+            at = int(blown[i] // window) if i not in failed else int(round(blown[i] / window))
+            at = min(at, n_windows - 1)
+            before = chaotic[: at + 1]
+            stopped.append(blown[i] if before[-1] else (at + 1 - int(np.argmax(before[::-1]))) * window if before.any() else 0.0)
             fates.append("blow-up")
             periods.append(None)
             dips.append(_dips(chaotic, np.isfinite(k[i])))
@@ -364,6 +374,7 @@ def chaos_persistence(
         dt=dt, duration=duration, window=window, lyapunov_exponent=lam, threshold=threshold, stride=stride,
         rollout=rollout if model is not None else "system", window_starts=np.arange(n_windows) * window, k=k,
         motion=motion, stopped=stopped, fates=fates, periods=periods, dips=dips, notes=notes,
+        blew_up=[blown.get(i) for i in range(n)],
         ends=np.where(np.isin(np.arange(n), list(blown))[:, None], np.nan, states[-1]),
     )
 

@@ -38,8 +38,7 @@ class NumpyField(Model):
     def loss(self, batch):
         return batch["x"].sum() * 0.0
 
-    def f(self, x: np.ndarray, rho: float) -> np.ndarray:
-        kind = self.hparams["field"]
+    def f(self, x: np.ndarray, rho: float, kind: str) -> np.ndarray:
         if kind == "van_der_pol":
             u, v = x[..., 0], x[..., 1]
             return np.stack([v, (1 - u**2) * v - u], axis=-1)
@@ -49,8 +48,9 @@ class NumpyField(Model):
         return np.stack([10.0 * (v - u), u * (rho - w) - v, u * v - 8.0 / 3.0 * w], axis=-1)
 
     def rollout(self, context, t):
-        switch = self.hparams["switch"]  # {call: rho}: this window runs at that rho
+        switch = self.hparams["switch"]  # {call: rho}: this window runs at that rho ("growth": that field)
         rho = (switch or {}).get(self.calls, self.hparams["rho"])
+        kind = "growth" if rho == "growth" else self.hparams["field"]
         self.calls += 1
         x = context[-1].double().numpy()
         if self.hparams["fail_at"] is not None and np.any(np.all(np.isclose(x, self.hparams["fail_at"]), axis=-1)):
@@ -59,10 +59,10 @@ class NumpyField(Model):
         out[0] = x
         with np.errstate(over="ignore", invalid="ignore"):
             for i, h in enumerate(np.diff(t.double().numpy())):
-                k1 = self.f(x, rho)
-                k2 = self.f(x + h / 2 * k1, rho)
-                k3 = self.f(x + h / 2 * k2, rho)
-                k4 = self.f(x + h * k3, rho)
+                k1 = self.f(x, rho, kind)
+                k2 = self.f(x + h / 2 * k1, rho, kind)
+                k3 = self.f(x + h / 2 * k2, rho, kind)
+                k4 = self.f(x + h * k3, rho, kind)
                 x = x + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
                 out[i + 1] = x
         return torch.as_tensor(out)
@@ -114,15 +114,15 @@ def test_van_der_pol_reads_as_a_cycle_with_its_period():
 
 def test_a_growing_field_blows_up_and_its_time_is_the_step_it_left_the_range(starts):
     result = short(field(field="growth"), starts)
-    assert result.fates == ["blow-up"] * 3
+    assert result.fates == ["blow-up"] * 3 and result.stopped == [0.0] * 3  # never chaotic
     # |x| grows like e^{t/2}: it passes 100 half-widths of the attractor within about 10 time units
-    assert all(0 < t < 15 for t in result.stopped)
+    assert all(0 < t < 15 for t in result.blew_up)
     assert np.all(np.isnan(result.k)) and np.all(np.isnan(result.ends))
 
 
 def test_a_solver_failure_stops_only_its_own_start(starts):
     result = short(field(fail_at=starts[1].tolist()), starts)
-    assert result.fates == ["chaotic", "blow-up", "chaotic"] and result.stopped[1] == 0.0
+    assert result.fates == ["chaotic", "blow-up", "chaotic"] and result.stopped[1] == 0.0 and result.blew_up == [None, 0.0, None]
     assert np.all(np.isnan(result.k[1])) and np.all(result.k[[0, 2]] > 0.8)
     assert any("start 1: the model's solver failed at t = 0: step size underflow" in note for note in result.notes)
 
@@ -136,6 +136,10 @@ def test_the_stop_time_is_where_the_last_non_chaotic_stretch_begins_and_dips_are
     # window 1 settles, then rho 28 returns: chaos again by the last window, one dip each
     dipping = short(field(switch={1: 15.0}), starts[:2], lyapunov_times=120.0)
     assert dipping.fates == ["chaotic"] * 2 and dipping.dips == [1, 1] and dipping.stopped == [None, None]
+    # chaotic for two windows, then a field that blows up: chaos lasted those two windows
+    exploding = short(field(switch={2: "growth"}), starts[:2])
+    assert exploding.fates == ["blow-up"] * 2 and exploding.stopped == [pytest.approx(2 * exploding.window)] * 2
+    assert all(2 * exploding.window < t < 2 * exploding.window + 15 for t in exploding.blew_up)
 
 
 def test_the_truth_itself_runs_through_its_own_solver():

@@ -57,9 +57,10 @@ def persistence_command(run_dir: Path, system_name: str | None, lyapunov_times: 
         click.echo(json.dumps(result.to_dict()))
     else:
         click.echo(f"{result.model} on {result.system}: {result.headline()}")
-        for i, (stop, fate, period) in enumerate(zip(result.stopped, result.fates, result.periods)):
+        for i, (stop, fate, period, blew) in enumerate(zip(result.stopped, result.fates, result.periods, result.blew_up)):
             when = "never stopped" if stop is None else f"stopped at {result.in_units(stop):.4g}"
             extra = f", period {period:.4g} time units" if period else ""
+            extra += f", blew up at {result.in_units(blew):.4g}" if blew is not None else ""
             click.echo(f"  start {i}: {fate} ({when}{extra})")
         for note in result.notes:
             click.echo(f"  note: {note}")
