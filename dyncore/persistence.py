@@ -338,7 +338,8 @@ def chaos_persistence(
                 if w == n_windows - 1:
                     last = np.full((n_window, n, dim), np.nan)
                     last[:, alive] = new
-                meter.update(t0 + window)
+                if meter.enabled:
+                    meter.update(t0 + window)
     finally:
         meter.close()
 

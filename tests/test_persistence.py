@@ -86,8 +86,9 @@ def short(model: Model, starts: np.ndarray, system: str = "lorenz", **kwargs: An
     return chaos_persistence(model, system, **options)
 
 
-def test_the_true_lorenz_field_stays_chaotic_in_every_window(starts):
+def test_the_true_lorenz_field_stays_chaotic_in_every_window(starts, capsys):
     result = short(field(rho=28.0), starts)
+    assert capsys.readouterr().err == ""  # progress only on a terminal (or when asked)
     assert result.fates == ["chaotic"] * 3 and result.stopped == [None] * 3
     assert result.k.shape == (3, 3) and np.all(result.k > 0.9)
     assert format_lasts(result.summary()) == ">90" and result.summary()["never_stopped"] == 3
