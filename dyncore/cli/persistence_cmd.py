@@ -61,6 +61,8 @@ def persistence_command(run_dir: Path, system_name: str | None, lyapunov_times: 
             when = "never stopped" if stop is None else f"stopped at {result.in_units(stop):.4g}"
             extra = f", period {period:.4g} time units" if period else ""
             extra += f", blew up at {result.in_units(blew):.4g}" if blew is not None else ""
+            if fate == "fixed point" and len(result.ends[i]) <= 4:
+                extra += ", at (" + ", ".join(f"{v:.4g}" for v in result.ends[i]) + ")"
             click.echo(f"  start {i}: {fate} ({when}{extra})")
         for note in result.notes:
             click.echo(f"  note: {note}")
