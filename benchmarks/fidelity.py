@@ -8,7 +8,12 @@ models and trainers are judged, so every number comes from this one script. Usag
 
     python benchmarks/fidelity.py [--epochs N] [--seeds 0 1 2] [--eval-seed 1] [--n-tests 20]
                                   [--systems lorenz ...] [--models node rnn ...] [--json out.json]
-                                  [--write-docs] [--threads 1]
+                                  [--write-docs] [--threads 1] [--persistence LT]
+
+``--persistence LT`` adds a column "chaos lasts": every trained model also runs for LT Lyapunov times
+from 8 starts (:func:`dyncore.persistence.chaos_persistence`, windows of min(100, LT)), and the cell is
+the median over every start of every seed of the time until K stays below 0.8 (">LT" when the median
+start never stopped), with the fates of those that stopped and how many stopped per seed. Off by default (it takes minutes per row).
 
 Each row of :data:`ROWS` is trained once per training seed; the table reports medians and spreads
 over seeds and held-out starts (never a chosen seed).
@@ -31,6 +36,7 @@ import torch
 
 import dyncore
 from dyncore.evaluation import evaluate
+from dyncore.persistence import FATES, chaos_persistence, format_lasts
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- fidelity:begin -->", "<!-- fidelity:end -->"
@@ -112,6 +118,14 @@ def train_and_evaluate(spec: Row, seed: int, args: argparse.Namespace) -> dict[s
     start = time.perf_counter()
     row["metrics"] = evaluate(model, system, n_tests=args.n_tests, seed=args.eval_seed, **spec.evaluate).to_dict()
     row["eval_s"] = time.perf_counter() - start
+    if args.persistence:
+        start = time.perf_counter()
+        try:
+            row["persistence"] = chaos_persistence(model, system, lyapunov_times=args.persistence, seed=args.eval_seed,
+                                                   window_lyapunov_times=min(100.0, args.persistence), progress=False).summary()
+        except dyncore.ConfigError as exc:  # e.g. no positive lambda_1 to count Lyapunov times in
+            row["persistence_note"] = str(exc)
+        row["persistence_s"] = time.perf_counter() - start
     return row
 
 
@@ -144,15 +158,33 @@ def _vpt_cell(results: list[dict[str, Any]], level: str) -> str:
     return f"{q50:.2f} [{q25:.2f}-{q75:.2f}]{unit}" + (f", {censored} cens." if censored else "")
 
 
+def _persistence_cell(group: list[dict[str, Any]]) -> str:
+    """Median over every start of every seed of how long chaos lasted, and how many stopped onto what."""
+    summaries = [r["persistence"] for r in group if "persistence" in r]
+    if not summaries:
+        return "-"
+    pooled = {
+        "duration": summaries[0]["duration"],
+        "lasts_per_start": [v for s in summaries for v in s["lasts_per_start"]],
+        "stopped_per_start": [v for s in summaries for v in s["stopped_per_start"]],
+    }
+    fates = [f for s in summaries for f in s["fates"] if f != "chaotic"]
+    counts = ", ".join(f"{fates.count(f)} {f}" for f in FATES if f in fates)
+    per_seed = ", ".join(str(sum(f != "chaotic" for f in s["fates"])) for s in summaries)
+    return (f"{format_lasts(pooled)} ({len(fates)}/{len(pooled['lasts_per_start'])} stopped{': ' + counts if counts else ''}; "
+            f"per seed {per_seed})")
+
+
 def markdown(rows: list[dict[str, Any]], command: str, args: argparse.Namespace) -> str:
+    persistence = bool(getattr(args, "persistence", None))
     lines = [
         f"Command: `{command}` (training seeds {' '.join(map(str, args.seeds))}, held-out seed {args.eval_seed}, "
         f"{args.n_tests} held-out starts), measured {time.strftime('%Y-%m-%d')} on "
         f"{platform.machine()} CPU, torch {torch.__version__}, {torch.get_num_threads()} thread(s).",
         "",
         "| system | model | seeds | train (s) | final loss | VPT 0.5 (Lyap. times) | VPT 0.05 | lambda_1 learned | lambda_1 true "
-        "| K model / truth | hist TV | sliced W | spectrum |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| K model / truth | hist TV | sliced W | spectrum |" + (" chaos lasts (Lyap. times) |" if persistence else ""),
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if persistence else ""),
     ]
     notes = []
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -164,7 +196,7 @@ def markdown(rows: list[dict[str, Any]], command: str, args: argparse.Namespace)
         head = f"| {system} | {label} | {len(group)} | {fmt(train_s, '.0f')} |"
         failed = [r["status"] for r in group if "metrics" not in r]
         if not done:
-            lines.append(head + f" {', '.join(failed)} | - | - | - | - | - | - | - | - |")
+            lines.append(head + f" {', '.join(failed)} | - | - | - | - | - | - | - | - |" + (" - |" if persistence else ""))
             continue
         results = [r["metrics"] for r in done]
         loss = _median([r["final_loss"] for r in done])
@@ -184,7 +216,9 @@ def markdown(rows: list[dict[str, Any]], command: str, args: argparse.Namespace)
             head + f" {fmt(loss, '.1e')} | {_vpt_cell(results, '0.5')} | {_vpt_cell(results, '0.05')} | {fmt(learned)} | {true} | "
             f"{fmt(k_model, '.2f')} / {fmt(results[0]['zero_one']['truth'], '.2f')} | {distance('histogram', '.2f')} | "
             f"{distance('sliced_wasserstein', '.3g')} | {distance('power_spectrum', '.2f')} |"
+            + (f" {_persistence_cell(done)} |" if persistence else "")
         )
+        notes += sorted({f"- {system} / {label}: chaos persistence: {r['persistence_note']}" for r in done if "persistence_note" in r})
         if failed:
             notes.append(f"- {system} / {label}: {len(failed)} of {len(group)} seeds {', '.join(sorted(set(failed)))}")
         notes += sorted({f"- {system} / {label}: {note}" for m in results for note in m["notes"]})
@@ -195,7 +229,11 @@ def markdown(rows: list[dict[str, Any]], command: str, args: argparse.Namespace)
         "crossed the threshold within the horizon. Other columns: median over seeds. \"(c)\": lambda_1 computed "
         "from the system's own vector field (no published value). Distances: model long free runs against the "
         "truth's from the same starts; in brackets the noise floor, the same distance between the two halves "
-        "of the truth's own long runs (finite samples keep even the truth above 0).",
+        "of the truth's own long runs (finite samples keep even the truth above 0)."
+        + (f" Chaos lasts: free runs of {args.persistence:g} Lyapunov times from 8 starts per seed, K per window of "
+           f"{min(100.0, args.persistence):g}; median over every start of every seed of the time until K stays below 0.8 "
+           "(\">T\": the median start never stopped), and how many stopped, onto what (docs/chaos-and-metrics.md)."
+           if persistence else ""),
     ]
     if notes:
         lines += ["", "Notes:", *notes]
@@ -225,6 +263,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path, default=None, help="also write every number here")
     parser.add_argument("--write-docs", action="store_true", help="replace the table in docs/benchmarks.md")
+    parser.add_argument("--persistence", type=float, default=None, metavar="LT",
+                        help="also run each trained model for LT Lyapunov times and report how long it stays chaotic")
     args = parser.parse_args()
     args.epochs_override = args.epochs is not None
     args.epochs = 2000 if args.epochs is None else args.epochs

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from dyncore.chaos import ChaosResult
+    from dyncore.persistence import Persistence
     from dyncore.trainer import History
     from dyncore.trajectory import Trajectory
 
@@ -364,6 +365,49 @@ def lyapunov_spectra(spectra: Mapping[str, Sequence[float]], true: Sequence[floa
     ax.set_ylabel("exponent (1/time)")
     ax.legend()
     ax.set_title(title or "Lyapunov spectrum: learned versus true")
+    return fig
+
+
+def persistence(result: Persistence, title: str | None = None) -> Figure:
+    """Chaos persistence: K per window against time, one line per start (top), and each window's motion (bottom).
+
+    A start's line ends where it blew up (marked x); a dot marks where it stopped being chaotic, and its
+    legend entry names its fate. The motion (the window's mean step over the truth's, log scale) shows a
+    collapse onto a fixed point, the flat line of a cycle, or the growth before a blow-up. Time is on a
+    log scale from 20 windows on, so that early stops stay visible beside 10^4 Lyapunov times.
+    """
+    fig = _figure(9, 6.5)
+    top, bottom = fig.add_subplot(2, 1, 1), fig.add_subplot(2, 1, 2)
+    unit = result.unit
+    t = (result.window_starts + result.window / 2) / unit  # window centres
+    for i, fate in enumerate(result.fates):
+        color = MODEL_COLORS[i % len(MODEL_COLORS)] if len(result.fates) <= len(MODEL_COLORS) else None
+        stop = result.stopped[i]
+        label = f"start {i}: {fate}" + ("" if stop is None else f" from {stop / unit:.4g}")
+        if result.periods[i]:
+            label += f" (period {result.periods[i]:.4g})"
+        (line,) = top.plot(t, result.k[i], lw=1.0, marker="." if len(t) <= 40 else None, color=color, label=label)
+        bottom.semilogy(t, np.where(result.motion[i] > 0, result.motion[i], np.nan), lw=1.0, color=line.get_color())
+        if stop is not None and fate != "blow-up":
+            j = min(int(stop / result.window), len(t) - 1)
+            top.plot(t[j], result.k[i, j], "o", ms=6, color=line.get_color())
+        if fate == "blow-up" and stop is not None:
+            top.plot(stop / unit, 0.0, "x", ms=8, mew=2, color=line.get_color())
+    top.axhline(result.threshold, color=TRUTH_COLOR, ls="--", lw=1, label=f"threshold K = {result.threshold:g}")
+    top.set_ylim(-0.25, 1.1)
+    top.set_ylabel("0-1 test K per window")
+    top.legend(fontsize=7, loc="center right", ncol=2)
+    bottom.set_ylabel("motion per window\n(mean step / truth's)")
+    bottom.set_xlabel(f"time ({result.unit_name}; window centres)")
+    bottom.grid(True, which="both", alpha=0.3)
+    for ax in (top, bottom):
+        if len(t) >= 20:
+            ax.set_xscale("log")
+            ax.set_xlim(t[0] / 1.2, result.duration / unit)
+        else:
+            ax.set_xlim(0, result.duration / unit)
+    fig.suptitle(title or f"{result.model} on {result.system or 'its own scale'}: "
+                 f"windows of {result.window / unit:.3g} {result.unit_name}")
     return fig
 
 

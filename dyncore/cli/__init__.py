@@ -30,6 +30,7 @@ COMMANDS = {
     "predict": "dyncore.cli.predict_cmd:predict_command",
     "sweep": "dyncore.cli.sweep_cmd:sweep_command",
     "compare": "dyncore.cli.compare_cmd:compare_command",
+    "persistence": "dyncore.cli.persistence_cmd:persistence_command",
 }
 
 

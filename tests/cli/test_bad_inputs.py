@@ -263,6 +263,13 @@ CASES = [
     ("compare lorenz.npz --models nodee -o c", 2, r"unknown model 'nodee'; did you mean 'node'"),
     ("compare lorenz.npz --models node --seeds 0 -o c", 2, r"seeds must be a positive integer"),
     ("compare lorenz.npz --models node --system lorenzz -o c", 2, r"unknown system 'lorenzz'"),
+    ("persistence run -o k.txt", 2, r"cannot save a figure as k.txt: use a .png"),
+    ("persistence run -o existing.png", 1, r"existing.png exists; pass --force"),
+    ("persistence run --lyapunov-times 50 --window-lyapunov-times 100", 2, r"window \(110\.\d+\) is longer than the run \(55\.\d+\)"),
+    ("persistence run --system van_der_pol", 2, r"no known positive Lyapunov exponent: give the duration in time units \(--duration\)"),
+    ("persistence run --system van_der_pol --duration 80 --window 40", 2, r"model has dimension 3 but system 'van_der_pol' has 2"),
+    ("persistence run --threshold 0", 2, r"threshold on K must be in \(0, 1\]"),
+    ("persistence run --n-starts 0", 2, r"n_starts must be a positive integer"),
 ]
 # The field's other libraries, where their plugins are installed (CI installs them all).
 if "sindy" in dyncore.models:
@@ -321,6 +328,7 @@ BLOCKED_OUTPUTS = [
     ("simulate lorenz -o existing.npz/a.npz", "dyncore:simulate", r"existing.npz is a file"),
     ("predict run -o existing.npz/p.npz", "dyncore.run:Run.predict", r"existing.npz is a file"),
     ("chaos-test lorenz.npz --plot existing.png", "dyncore_chaos.zero_one:ZeroOneTest.run", r"existing.png exists"),
+    ("persistence run -o existing.npz/k.png", "dyncore.persistence:chaos_persistence", r"existing.npz is a file"),
     ("plot lorenz.npz -o existing.npz/f.png", "dyncore.plotting:figure_from_path", r"existing.npz is a file"),
     ("train node lorenz.npz -o existing.npz/run", "dyncore_training.loop:GradientTrainer.fit", r"existing.npz is a file"),
     ("train node lorenz.npz -o busy --force", "dyncore_training.loop:GradientTrainer.fit", r"busy is in use"),

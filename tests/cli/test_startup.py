@@ -23,7 +23,7 @@ sys.exit(code)
 
 
 @pytest.mark.parametrize("args", [["--help"], ["list"], ["list", "systems", "--json"], ["plugins"], ["--version"],
-                                  ["sweep", "--help"]])
+                                  ["sweep", "--help"], ["persistence", "--help"]])
 def test_cheap_commands_do_not_import_torch(args):
     result = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
