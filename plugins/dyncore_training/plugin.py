@@ -17,3 +17,5 @@ def register_trainers(registry):
 @dyncore.hookimpl
 def register_recipes(registry):
     registry.add("blog", "dyncore_training.recipes:Blog", summary="The reference article's recipe: full-batch Adam, lr 1e-2 then 1e-3 for the last 10%, lookahead 1")
+    registry.add("chaotic", "dyncore_training.recipes:Chaotic",
+                 summary="Chaotic ODEs from one clean trajectory (Lorenz): smooth 2 x 128 GELU NODE, multistep trainer (docs/recipes.md)")

@@ -183,3 +183,9 @@ def test_shooting_starts_move_from_the_data_only_when_learned(tmp_path):
         moved = (extra["starts"].double() * scale + mean - data).abs().max()
         assert 0 < moved < 0.5
 
+
+
+def test_the_chaotic_recipe_trains_a_smooth_node_with_multistep():
+    run = dyncore.train("node", rotation_data(), recipe="chaotic", epochs=2, hparams={"hidden": 8}, progress=False)
+    assert run.config["recipe"] == "chaotic" and run.config["trainer"]["name"] == "multistep"
+    assert (run.model.hparams["activation"], run.model.hparams["depth"]) == ("gelu", 2)
