@@ -185,7 +185,8 @@ class MultiStep(FullBatch):
     def lbfgs(self, model: Model, state: dict[str, Any]) -> torch.optim.LBFGS:
         """The polish's optimizer, made at its first epoch (its memory restored from the checkpoint on resume)."""
         if "lbfgs" not in state:
-            state["lbfgs"] = torch.optim.LBFGS(self.trainable(model, state), lr=1.0, max_iter=1,
+            # no tolerances: torch's defaults (gradient 1e-7) would end the polish at once on the small losses it is for
+            state["lbfgs"] = torch.optim.LBFGS(self.trainable(model, state), lr=1.0, max_iter=1, tolerance_grad=0.0, tolerance_change=0.0,
                                                history_size=self.options["lbfgs_history"], line_search_fn="strong_wolfe")
             saved = (self._resume or {}).get("extra", {}).get("lbfgs")
             if saved is not None:

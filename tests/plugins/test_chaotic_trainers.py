@@ -14,7 +14,7 @@ import dyncore
 from dyncore.errors import ConfigError
 from dyncore.run import read_checkpoint
 from dyncore.testing import parametrize_with_checks
-from dyncore.testing.trainers import rotation_data
+from dyncore.testing.trainers import LinearStepModel, rotation_data
 
 
 def trainer(name="multistep", **options):
@@ -99,6 +99,12 @@ def test_jacobian_matching_trains_and_needs_a_vector_field():
 def test_the_lbfgs_polish_lowers_the_loss_further():
     history = trainer(epochs=40, lbfgs_epochs=10).fit(small_node(), rotation_data())
     assert history.loss[-1] < history.loss[29] and history.lr[-1] == 1.0
+
+
+def test_the_lbfgs_polish_keeps_going_at_tiny_losses():
+    """torch's default gradient tolerance (1e-7) would stop L-BFGS at once here: the polish is for exactly these losses."""
+    history = trainer(epochs=300, lbfgs_epochs=5).fit(LinearStepModel(), rotation_data())
+    assert history.loss[294] < 1e-10 and history.loss[-1] < history.loss[294] / 10
 
 
 def test_lbfgs_on_a_minibatch_trainer_is_refused():
