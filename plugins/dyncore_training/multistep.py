@@ -56,6 +56,7 @@ class MultiStep(FullBatch):
             jacobian_neighbours (8) pairs per state.
         lbfgs_epochs (0): the last this many of ``epochs`` run one L-BFGS iteration each (full
             batch, strong-Wolfe line search, lr 1, history lbfgs_history = 50), without noise.
+            In float32 at losses near 1e-8 the line search finds no lower loss: polish in float64.
 
     The recorded loss is the whole objective (prediction error plus the weighted regularisers).
     """
