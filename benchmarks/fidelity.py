@@ -82,6 +82,14 @@ ROWS: list[Row] = [
     # the reference Lorenz: 3-256-3 NODE, 2 x 128 RNN
     Row("lorenz", "node", "node"),
     Row("lorenz", "rnn", "rnn"),
+    # issue 13 (recipes): the `chaotic` recipe beside the reference NODE, and its ablation (docs/recipes.md: what
+    # each ingredient adds on top of the recipe; run with --models chaotic chaotic+lbfgs ...)
+    Row("lorenz", "chaotic", "node", recipe="chaotic"),
+    Row("lorenz", "chaotic+lbfgs", "node", recipe="chaotic", options={"epochs": 4500, "lbfgs_epochs": 500}),
+    Row("lorenz", "chaotic+curriculum", "node", recipe="chaotic", options={"curriculum": "1,2,4,8,16"}),
+    Row("lorenz", "chaotic+jacobian", "node", recipe="chaotic", options={"jacobian": 1e-5, "jacobian_neighbours": 4}),
+    Row("lorenz", "chaotic+noise", "node", recipe="chaotic", options={"noise": 1e-3}),
+    Row("lorenz", "chaotic-shooting", "node", recipe="chaotic", options={"trainer": "shooting", "segment_steps": 10}),
     Row("van_der_pol", "node", "node"),
     Row("van_der_pol", "rnn", "rnn"),
     # small models on KS. The NODE rolls out with the RK4 step it was trained as (dt = 0.25): its

@@ -24,6 +24,9 @@ class Minibatch(GradientTrainer):
     default_options: ClassVar[dict[str, Any]] = {**GradientTrainer.default_options, "batch_size": 128, "shuffle": True}
 
     def __init__(self, **options: Any) -> None:
+        if "lbfgs_epochs" in options:
+            raise ConfigError("trainer 'minibatch': L-BFGS needs the full batch (its line search compares one fixed objective, "
+                              "minibatches change it every step); use trainer 'multistep' with lbfgs_epochs")
         super().__init__(**options)
         size = self.options["batch_size"]
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:

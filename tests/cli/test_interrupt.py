@@ -74,3 +74,30 @@ def test_an_interrupted_run_resumes_to_the_same_loss_history(folder, sig):
     _, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err
     assert _losses(folder / name) == _losses(folder / "full")
+
+
+#: The chaotic-systems trainers (300 epochs), interrupted in their Adam epochs and in their L-BFGS polish.
+NEW_TRAINERS = {
+    "multistep-mid-adam": (signal.SIGINT, ["--epochs", "300", "--trainer", "multistep", "--option", "curriculum=1,2,4",
+                                           "--option", "noise=0.01", "--option", "lbfgs_epochs=20"]),
+    "multistep-mid-lbfgs": (signal.SIGTERM, ["--epochs", "300", "--trainer", "multistep", "--option", "curriculum=1,2",
+                                             "--option", "lbfgs_epochs=295"]),
+    "shooting-learned": (signal.SIGKILL, ["--epochs", "300", "--trainer", "shooting", "--option", "segment_steps=5",
+                                          "--option", "lbfgs_epochs=100"]),
+}
+
+
+@pytest.mark.parametrize("case", list(NEW_TRAINERS))
+def test_the_chaotic_trainers_resume_to_the_same_loss_history(folder, case):
+    sig, extra = NEW_TRAINERS[case]
+    full = _train(folder, f"{case}_full", *extra)
+    _, err = full.communicate(timeout=300)
+    assert full.returncode == 0, err
+    process = _train(folder, case, *extra)
+    _interrupt_when_checkpointed(process, folder / case / "checkpoint.pt", sig)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == (-sig if sig == signal.SIGKILL else 128 + sig), err
+    resumed = _train(folder, case, "--resume", *(extra if sig == signal.SIGKILL else []), recipe=sig == signal.SIGKILL)
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    assert _losses(folder / case) == _losses(folder / f"{case}_full")
