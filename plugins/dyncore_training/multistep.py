@@ -20,9 +20,10 @@ from typing import Any, ClassVar
 
 import torch
 
+from dyncore.checkpoint import Checkpoint
 from dyncore.errors import ConfigError
 from dyncore.model import Model
-from dyncore.trainer import Callback, History
+from dyncore.trainer import Callback, History, TrainState
 from dyncore.trajectory import Trajectory
 from dyncore_training.full_batch import FullBatch
 from dyncore_training.loop import LR_FINAL_DIVISOR, _check_int, _check_number
@@ -86,7 +87,7 @@ class MultiStep(FullBatch):
         if o["lbfgs_epochs"] > o["epochs"]:
             raise ConfigError(f"trainer {self.name!r}: lbfgs_epochs ({o['lbfgs_epochs']}) are the last of the {o['epochs']} epochs; "
                               "raise epochs or lower lbfgs_epochs")
-        self._resume: dict[str, Any] | None = None
+        self._resume: Checkpoint | None = None
 
     @property
     def adam_epochs(self) -> int:
@@ -116,10 +117,10 @@ class MultiStep(FullBatch):
 
     # -- the loop's pieces ---------------------------------------------------------------------
     def fit(self, model: Model, trajectory: Trajectory, callbacks: list[Callback] | tuple = (), *,
-            resume: dict[str, Any] | None = None) -> History:
+            resume: Checkpoint | None = None) -> History:
         """Check the data fit the schedule (before anything is built or written), then train as ``full_batch``."""
         self.check_data(model, trajectory)
-        self._resume = resume
+        self._resume = Checkpoint.from_payload(resume) if isinstance(resume, dict) else resume
         return super().fit(model, trajectory, callbacks, resume=resume)
 
     def check_data(self, model: Model, trajectory: Trajectory) -> None:
@@ -131,8 +132,8 @@ class MultiStep(FullBatch):
         if self.options["jacobian"]:
             check_jacobian_model(model)
 
-    def run_epoch(self, model: Model, examples: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> torch.Tensor:
-        epoch = state["epoch"]
+    def run_epoch(self, model: Model, examples: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer, state: TrainState) -> torch.Tensor:
+        epoch = state.epoch
         batch = self.examples_at(model, examples, state, self.lookahead_at(epoch))
         polish = epoch >= self.adam_epochs
         if polish:
@@ -147,54 +148,54 @@ class MultiStep(FullBatch):
         self.adam_step(optimizer, state)
         return loss.detach().reshape(1)
 
-    def prepare_extra(self, model: Model, state: dict[str, Any]) -> None:
+    def prepare_extra(self, model: Model, state: TrainState) -> None:
         """Build (or restore from the checkpoint) what :meth:`extra_state` holds, before the epoch stages it."""
 
-    def adam_step(self, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    def adam_step(self, optimizer: torch.optim.Optimizer, state: TrainState) -> None:
         """The Adam step of an epoch (a subclass steps its own extra parameters here too)."""
         optimizer.step()
 
-    def examples_at(self, model: Model, examples: dict[str, torch.Tensor], state: dict[str, Any], k: int) -> dict[str, torch.Tensor]:
+    def examples_at(self, model: Model, examples: dict[str, torch.Tensor], state: TrainState, k: int) -> dict[str, torch.Tensor]:
         """The examples with lookahead ``k`` (built once per lookahead and kept: they are a function of the data)."""
-        cache = state.setdefault("examples_by_lookahead", {self.options["lookahead"]: examples})
+        cache = state.extra.setdefault("examples_by_lookahead", {self.options["lookahead"]: examples})
         if k not in cache:
-            cache[k] = model.examples(state["trajectory"], k)
+            cache[k] = model.examples(state.trajectory, k)
         return cache[k]
 
-    def objective(self, model: Model, batch: dict[str, torch.Tensor], state: dict[str, Any], noisy: bool) -> torch.Tensor:
+    def objective(self, model: Model, batch: dict[str, torch.Tensor], state: TrainState, noisy: bool) -> torch.Tensor:
         """The prediction loss (with input noise when ``noisy``) plus the weighted Jacobian matching."""
         loss = self.prediction_loss(model, batch, state, noisy)
         if self.options["jacobian"]:
-            if "jacobian_pairs" not in state:
-                state["jacobian_pairs"] = JacobianPairs.from_data(state["trajectory"], self.options["jacobian_neighbours"], loss.dtype, loss.device)
-            loss = loss + float(self.options["jacobian"]) * state["jacobian_pairs"].loss(model)
+            if "jacobian_pairs" not in state.extra:
+                state.extra["jacobian_pairs"] = JacobianPairs.from_data(state.trajectory, self.options["jacobian_neighbours"], loss.dtype, loss.device)
+            loss = loss + float(self.options["jacobian"]) * state.extra["jacobian_pairs"].loss(model)
         return loss
 
-    def prediction_loss(self, model: Model, batch: dict[str, torch.Tensor], state: dict[str, Any], noisy: bool) -> torch.Tensor:
+    def prediction_loss(self, model: Model, batch: dict[str, torch.Tensor], state: TrainState, noisy: bool) -> torch.Tensor:
         """The model's loss on ``batch``, its start states perturbed by ``noise`` when ``noisy``."""
         if noisy and self.options["noise"]:
             if "x0" not in batch:
                 raise ConfigError(f"trainer {self.name!r}: noise needs examples with start states x0 (a node or hybrid); set noise=0")
-            batch = with_input_noise(batch, float(self.options["noise"]), state["generator"])
+            batch = with_input_noise(batch, float(self.options["noise"]), state.generator)
         return model.loss(batch)
 
     # -- the L-BFGS polish ------------------------------------------------------------------------
-    def trainable(self, model: Model, state: dict[str, Any]) -> list[torch.Tensor]:
+    def trainable(self, model: Model, state: TrainState) -> list[torch.Tensor]:
         """What L-BFGS optimises: the model's trainable parameters (a subclass adds its own)."""
         return [p for p in model.parameters() if p.requires_grad]
 
-    def lbfgs(self, model: Model, state: dict[str, Any]) -> torch.optim.LBFGS:
+    def lbfgs(self, model: Model, state: TrainState) -> torch.optim.LBFGS:
         """The polish's optimizer, made at its first epoch (its memory restored from the checkpoint on resume)."""
-        if "lbfgs" not in state:
+        if "lbfgs" not in state.extra:
             # no tolerances: torch's defaults (gradient 1e-7) would end the polish at once on the small losses it is for
-            state["lbfgs"] = torch.optim.LBFGS(self.trainable(model, state), lr=1.0, max_iter=1, tolerance_grad=0.0, tolerance_change=0.0,
+            state.extra["lbfgs"] = torch.optim.LBFGS(self.trainable(model, state), lr=1.0, max_iter=1, tolerance_grad=0.0, tolerance_change=0.0,
                                                history_size=self.options["lbfgs_history"], line_search_fn="strong_wolfe")
-            saved = (self._resume or {}).get("extra", {}).get("lbfgs")
+            saved = (self._resume.extra if self._resume is not None else {}).get("lbfgs")
             if saved is not None:
-                state["lbfgs"].load_state_dict(copy.deepcopy(saved))
-        return state["lbfgs"]
+                state.extra["lbfgs"].load_state_dict(copy.deepcopy(saved))
+        return state.extra["lbfgs"]
 
-    def lbfgs_epoch(self, model: Model, batch: dict[str, torch.Tensor], state: dict[str, Any]) -> torch.Tensor:
+    def lbfgs_epoch(self, model: Model, batch: dict[str, torch.Tensor], state: TrainState) -> torch.Tensor:
         """One L-BFGS iteration on the full batch; returns the loss before it."""
         lbfgs = self.lbfgs(model, state)
 
@@ -207,17 +208,17 @@ class MultiStep(FullBatch):
         return lbfgs.step(closure).detach().reshape(1)
 
     # -- the extra state in checkpoints ----------------------------------------------------------
-    def extra_state(self, state: dict[str, Any]) -> dict[str, Any]:
+    def extra_state(self, state: TrainState) -> dict[str, Any]:
         """State beyond the loop's that a resumed run needs (the L-BFGS memory; a subclass adds its own)."""
-        return {"lbfgs": state["lbfgs"].state_dict()} if "lbfgs" in state else {}
+        return {"lbfgs": state.extra["lbfgs"].state_dict()} if "lbfgs" in state.extra else {}
 
-    def stage_extra(self, state: dict[str, Any]) -> None:
+    def stage_extra(self, state: TrainState) -> None:
         """Keep a copy of the extra state as the epoch starts: a checkpoint of an abandoned epoch (second Ctrl-C) uses it."""
-        state["extra_staged"] = (state["epoch"], copy.deepcopy(self.extra_state(state)))
+        state.extra["extra_staged"] = (state.epoch, copy.deepcopy(self.extra_state(state)))
 
-    def checkpoint(self, model: Model, state: dict[str, Any]) -> dict[str, Any]:
-        """The loop's checkpoint plus :meth:`extra_state` as it was after ``state["epoch"]`` completed epochs."""
-        payload = super().checkpoint(model, state)
-        staged = state.get("extra_staged")
-        payload["extra"] = staged[1] if staged and staged[0] == state["epoch"] else copy.deepcopy(self.extra_state(state))
-        return payload
+    def checkpoint(self, model: Model, state: TrainState) -> Checkpoint:
+        """The loop's checkpoint plus :meth:`extra_state` as it was after ``state.epoch`` completed epochs."""
+        checkpoint = super().checkpoint(model, state)
+        staged = state.extra.get("extra_staged")
+        checkpoint.extra = staged[1] if staged and staged[0] == state.epoch else copy.deepcopy(self.extra_state(state))
+        return checkpoint

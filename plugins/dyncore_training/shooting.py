@@ -17,6 +17,7 @@ import torch
 
 from dyncore.errors import ConfigError
 from dyncore.model import Model
+from dyncore.trainer import TrainState
 from dyncore.trajectory import Trajectory
 from dyncore_training.loop import _check_int, _check_number, make_adam
 from dyncore_training.multistep import MultiStep
@@ -71,11 +72,11 @@ class MultipleShooting(MultiStep):
             raise ConfigError(f"trainer {self.name!r} needs an autonomous model; set time_dependent=false or use trainer 'multistep'")
 
     # -- segments ------------------------------------------------------------------------------
-    def segments(self, model: Model, state: dict[str, Any]) -> dict[str, Any]:
+    def segments(self, model: Model, state: TrainState) -> dict[str, Any]:
         """The segments' data (standardised), grid, scale and start states; built once, starts restored on resume."""
-        if "segments" in state:
-            return state["segments"]
-        trajectory: Trajectory = state["trajectory"]
+        if "segments" in state.extra:
+            return state.extra["segments"]
+        trajectory: Trajectory = state.trajectory
         x = trajectory.x if trajectory.x.ndim == 3 else trajectory.x[:, None, :]
         n, batch, dim = x.shape
         k = self.options["segment_steps"]
@@ -92,7 +93,7 @@ class MultipleShooting(MultiStep):
             "mean": as_t(mean), "scale": as_t(scale), "count": count, "batch": batch,
         }
         starts = seg["target"][0].clone()
-        saved = (self._resume or {}).get("extra", {})
+        saved = (self._resume.extra if self._resume is not None else {})
         if self.options["starts"] == "learned":
             if "starts" in saved:
                 starts = saved["starts"].to(dtype=dtype, device=device).clone()
@@ -102,16 +103,16 @@ class MultipleShooting(MultiStep):
                 seg["optimizer"].load_state_dict(saved["starts_optimizer"])
         else:
             seg["starts"] = starts
-        state["segments"] = seg
+        state.extra["segments"] = seg
         return seg
 
-    def examples_at(self, model: Model, examples: dict[str, torch.Tensor], state: dict[str, Any], k: int) -> dict[str, torch.Tensor]:
+    def examples_at(self, model: Model, examples: dict[str, torch.Tensor], state: TrainState, k: int) -> dict[str, torch.Tensor]:
         return examples  # the segments are built by objective()
 
-    def prepare_extra(self, model: Model, state: dict[str, Any]) -> None:
+    def prepare_extra(self, model: Model, state: TrainState) -> None:
         self.segments(model, state)
 
-    def prediction_loss(self, model: Model, batch: dict[str, torch.Tensor], state: dict[str, Any], noisy: bool) -> torch.Tensor:
+    def prediction_loss(self, model: Model, batch: dict[str, torch.Tensor], state: TrainState, noisy: bool) -> torch.Tensor:
         """Segment fit plus ``continuity`` times the gap between each segment's end and the next start."""
         seg = self.segments(model, state)
         mean, scale = seg["mean"], seg["scale"]
@@ -123,22 +124,22 @@ class MultipleShooting(MultiStep):
             loss = loss + float(self.options["continuity"]) * (pred[-1, :-b] - seg["starts"][b:]).pow(2).mean()
         return loss
 
-    def adam_step(self, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    def adam_step(self, optimizer: torch.optim.Optimizer, state: TrainState) -> None:
         optimizer.step()
-        seg = state["segments"]
+        seg = state.extra["segments"]
         if "optimizer" in seg:
             for group in seg["optimizer"].param_groups:
                 group["lr"] = optimizer.param_groups[0]["lr"]
             seg["optimizer"].step()
             seg["optimizer"].zero_grad(set_to_none=True)
 
-    def trainable(self, model: Model, state: dict[str, Any]) -> list[torch.Tensor]:
+    def trainable(self, model: Model, state: TrainState) -> list[torch.Tensor]:
         seg = self.segments(model, state)
         return super().trainable(model, state) + ([seg["starts"]] if "optimizer" in seg else [])
 
-    def extra_state(self, state: dict[str, Any]) -> dict[str, Any]:
+    def extra_state(self, state: TrainState) -> dict[str, Any]:
         extra = super().extra_state(state)
-        seg = state.get("segments")
+        seg = state.extra.get("segments")
         if seg is not None and "optimizer" in seg:
             extra |= {"starts": seg["starts"].detach().cpu(), "starts_optimizer": seg["optimizer"].state_dict()}
         return extra

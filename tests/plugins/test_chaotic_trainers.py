@@ -12,7 +12,7 @@ from dyncore_training.regularisers import JacobianPairs
 
 import dyncore
 from dyncore.errors import ConfigError
-from dyncore.run import read_checkpoint
+from dyncore.checkpoint import Checkpoint
 from dyncore.testing import parametrize_with_checks
 from dyncore.testing.trainers import LinearStepModel, rotation_data
 
@@ -117,13 +117,13 @@ class _CtrlCAt(dyncore.Callback):
         self.epoch = epoch
 
     def on_epoch_end(self, trainer, model, state):
-        if state["epoch"] == self.epoch:
+        if state.epoch == self.epoch:
             os.kill(os.getpid(), signal.SIGINT)
 
 
 def _resumed(name, path, data):
-    payload = read_checkpoint(path)
-    return trainer(name, **payload["trainer"]["options"]).fit(small_node(), data, resume=payload)
+    checkpoint = Checkpoint.read(path)
+    return trainer(name, **checkpoint.options).fit(small_node(), data, resume=checkpoint)
 
 
 CASES = {  # trainer, options, data; interrupted in the Adam epochs and in the L-BFGS epochs
@@ -140,7 +140,7 @@ def test_interrupted_and_resumed_is_bit_identical(tmp_path, case, stop):
     whole = trainer(name, **options).fit(small_node(), data)
     with pytest.raises(KeyboardInterrupt, match=f"after epoch {stop}"):
         trainer(name, checkpoint_path=str(path), **options).fit(small_node(), data, callbacks=[_CtrlCAt(stop)])
-    assert read_checkpoint(path)["epoch"] == stop
+    assert Checkpoint.read(path).epoch == stop
     assert _resumed(name, path, data).loss == whole.loss
 
 
@@ -155,7 +155,7 @@ def test_a_second_signal_in_an_lbfgs_epoch_rolls_it_back_exactly(tmp_path, case,
     objective = t.objective
 
     def signalling(model, batch, state, noisy):
-        if state["epoch"] == 12:
+        if state.epoch == 12:
             calls["n"] += 1
             if calls["n"] in (1, 2):  # the step's first evaluation, then inside its line search
                 os.kill(os.getpid(), signal.SIGINT)
@@ -164,7 +164,7 @@ def test_a_second_signal_in_an_lbfgs_epoch_rolls_it_back_exactly(tmp_path, case,
     monkeypatch.setattr(t, "objective", signalling)
     with pytest.raises(KeyboardInterrupt, match="during epoch 13, which a second signal abandoned"):
         t.fit(small_node(), data)
-    assert read_checkpoint(path)["epoch"] == 12
+    assert Checkpoint.read(path).epoch == 12
     assert _resumed(name, path, data).loss == whole.loss
 
 
@@ -180,7 +180,7 @@ def test_shooting_starts_move_from_the_data_only_when_learned(tmp_path):
     for starts in ("learned", "data"):
         path = tmp_path / f"{starts}.pt"
         trainer("shooting", epochs=10, segment_steps=5, starts=starts, checkpoint_path=str(path)).fit(small_node(), rotation_data())
-        extra = read_checkpoint(path)["extra"]
+        extra = Checkpoint.read(path).extra
         if starts == "data":
             assert "starts" not in extra
             continue
