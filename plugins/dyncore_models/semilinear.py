@@ -60,6 +60,8 @@ class SemilinearModel(Model):
         network (``conv``): ``conv`` (one MLP on every periodic stencil of ``kernel`` points:
             translation-equivariant) or ``mlp`` (one MLP on the whole state).
         kernel (7, odd): stencil width of ``conv``. hidden (64), depth (2), activation (``gelu``): the MLP.
+        quadratic (False): add a learned quadratic form of each stencil to ``conv``'s output (starts at
+            zero): exact for quadratic nonlinearities such as advection ``u u_x``, which an MLP only approximates.
         rollout_options ({}): options of the ``etdrk4`` solver in :meth:`rollout`.
         dtype (``float32``).
 
@@ -78,6 +80,7 @@ class SemilinearModel(Model):
         "hidden": 64,
         "depth": 2,
         "activation": "gelu",
+        "quadratic": False,
         "rollout_options": {},
         "dtype": "float32",
     }
@@ -92,6 +95,10 @@ class SemilinearModel(Model):
         if hp["kernel"] % 2 == 0:
             raise ConfigError(f"model 'semilinear': kernel must be odd (a centred stencil), got {hp['kernel']!r}")
         activation(hp["activation"])
+        if not isinstance(hp["quadratic"], bool):
+            raise ConfigError(f"model 'semilinear': quadratic must be true or false, got {hp['quadratic']!r}")
+        if hp["quadratic"] and hp["network"] != "conv":
+            raise ConfigError("model 'semilinear': quadratic applies to network=conv (a quadratic form of each stencil); drop it")
         self._build_dtype = dtype_of(self.name, hp["dtype"])
         if not isinstance(hp["rollout_options"], dict):
             raise ConfigError(f"model 'semilinear': rollout_options must be a dict of etdrk4 options, got {hp['rollout_options']!r}")
@@ -147,6 +154,8 @@ class SemilinearModel(Model):
             self.linear = nn.Parameter(torch.zeros(modes, dtype=dtype))
         if hp["network"] == "conv":
             self.net = MLP(hp["kernel"], 1, hp["hidden"], hp["depth"], hp["activation"], dtype)
+            if hp["quadratic"]:
+                self.quadratic = nn.Parameter(torch.zeros(hp["kernel"], hp["kernel"], dtype=dtype))
         else:
             self.net = MLP(self.dim, self.dim, hp["hidden"], hp["depth"], hp["activation"], dtype)
         with torch.no_grad():  # N_theta starts small, so training starts from the linear dynamics
@@ -175,7 +184,11 @@ class SemilinearModel(Model):
             return self.net(z)
         half = self.hparams["kernel"] // 2
         index = (torch.arange(self.dim, device=z.device)[:, None] + torch.arange(-half, half + 1, device=z.device)) % self.dim
-        return self.net(z[..., index]).squeeze(-1)  # (..., dim, kernel) stencils -> (..., dim)
+        stencils = z[..., index]  # (..., dim, kernel)
+        out = self.net(stencils).squeeze(-1)
+        if self.hparams["quadratic"]:
+            out = out + ((stencils @ self.quadratic) * stencils).sum(-1)
+        return out
 
     def nonlinear(self, t: torch.Tensor | float, v: torch.Tensor) -> torch.Tensor:
         """``N_theta`` in Fourier coordinates: ``rfft(N_theta(irfft(v)))`` for ``v`` ``(..., dim // 2 + 1)``."""
