@@ -8,7 +8,7 @@ models and trainers are judged, so every number comes from this one script. Usag
 
     python benchmarks/fidelity.py [--epochs N] [--seeds 0 1 2] [--eval-seed 1] [--n-tests 20]
                                   [--systems lorenz ...] [--models node rnn ...] [--json out.json]
-                                  [--write-docs] [--threads 1]
+                                  [--write-docs] [--threads 1] [--runs DIR]
 
 Each row of :data:`ROWS` is trained once per training seed; the table reports medians and spreads
 over seeds and held-out starts (never a chosen seed).
@@ -158,7 +158,9 @@ def train_and_evaluate(spec: Row, seed: int, args: argparse.Namespace) -> dict[s
         if args.epochs_override:
             options["epochs"] = args.epochs
         try:
-            run = dyncore.train(spec.model, data, seed=seed, hparams=spec.hparams, recipe=spec.recipe, progress=False, **options)
+            out = None if args.runs is None else args.runs / spec.system / spec.label / f"seed{seed}"
+            run = dyncore.train(spec.model, data, seed=seed, hparams=spec.hparams, recipe=spec.recipe, progress=False, out=out,
+                                force=out is not None and out.exists(), **options)
         except dyncore.TrainingDiverged as exc:
             row.update(status="diverged", error=str(exc), train_s=time.perf_counter() - start)
             return row
@@ -281,7 +283,8 @@ def write_docs(text: str) -> None:
     DOCS.write_text(doc)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Parse ``argv`` (default: the command line), train and evaluate the selected rows, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     systems = sorted({r.system for r in ROWS})
     parser.add_argument("--systems", nargs="+", default=systems, choices=systems)
@@ -294,11 +297,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path, default=None, help="also write every number here")
     parser.add_argument("--write-docs", action="store_true", help="replace the table in docs/benchmarks.md")
-    args = parser.parse_args()
+    parser.add_argument("--runs", type=Path, default=None, help="also save every trained run here, as SYSTEM/LABEL/seedK")
+    args = parser.parse_args(argv)
     args.epochs_override = args.epochs is not None
     args.epochs = 2000 if args.epochs is None else args.epochs
     torch.set_num_threads(args.threads)
-    command = "python benchmarks/fidelity.py " + " ".join(sys.argv[1:])
+    command = "python benchmarks/fidelity.py " + " ".join(sys.argv[1:] if argv is None else argv)
     rows = []
     for spec in ROWS:
         if spec.system not in args.systems or (args.models and spec.label not in args.models):

@@ -46,7 +46,8 @@ class SemilinearModel(Model):
     """Semilinear PDE model ``u_t = L u + N_theta(u)`` on a uniform periodic grid, integrated by ETDRK4.
 
     ``linear="learned"`` (black box): ``L`` is a learned real diagonal on the ``dim // 2 + 1``
-    Fourier modes, starting at zero. ``linear="known"`` (hybrid): ``L`` is the linear operator of
+    Fourier modes, starting at zero (as ``theta_m (1 + m^2)``, so that the large damping of high
+    modes is within reach of the optimiser's steps). ``linear="known"`` (hybrid): ``L`` is the linear operator of
     the registered semilinear System ``known`` at ``known_params`` (it must be diagonal in the
     grid's real-FFT modes, as Kuramoto-Sivashinsky's is), and only ``N_theta`` is learned.
     States are scaled by one number (their standard deviation in the training data), which keeps
@@ -62,6 +63,9 @@ class SemilinearModel(Model):
         kernel (7, odd): stencil width of ``conv``. hidden (64), depth (2), activation (``gelu``): the MLP.
         quadratic (False): add a learned quadratic form of each stencil to ``conv``'s output (starts at
             zero): exact for quadratic nonlinearities such as advection ``u u_x``, which an MLP only approximates.
+        fourier_gain (True): multiply the network's output by a learned complex gain per Fourier mode
+            (starting at 1): a global periodic convolution, still translation-equivariant, which
+            represents spectral derivatives and dealiasing filters that no local stencil does.
         rollout_options ({}): options of the ``etdrk4`` solver in :meth:`rollout`.
         dtype (``float32``).
 
@@ -81,6 +85,7 @@ class SemilinearModel(Model):
         "depth": 2,
         "activation": "gelu",
         "quadratic": False,
+        "fourier_gain": True,
         "rollout_options": {},
         "dtype": "float32",
     }
@@ -95,8 +100,9 @@ class SemilinearModel(Model):
         if hp["kernel"] % 2 == 0:
             raise ConfigError(f"model 'semilinear': kernel must be odd (a centred stencil), got {hp['kernel']!r}")
         activation(hp["activation"])
-        if not isinstance(hp["quadratic"], bool):
-            raise ConfigError(f"model 'semilinear': quadratic must be true or false, got {hp['quadratic']!r}")
+        for key in ("quadratic", "fourier_gain"):
+            if not isinstance(hp[key], bool):
+                raise ConfigError(f"model 'semilinear': {key} must be true or false, got {hp[key]!r}")
         if hp["quadratic"] and hp["network"] != "conv":
             raise ConfigError("model 'semilinear': quadratic applies to network=conv (a quadratic form of each stencil); drop it")
         self._build_dtype = dtype_of(self.name, hp["dtype"])
@@ -151,13 +157,18 @@ class SemilinearModel(Model):
             linear = self._known_linear
             self.register_buffer("linear", linear.to(dtype if not linear.is_complex() else _complex(dtype)))
         else:
-            self.linear = nn.Parameter(torch.zeros(modes, dtype=dtype))
+            # L_m = theta_m (1 + m^2): Adam's steps in theta then reach the large damping rates of high modes
+            self.linear_theta = nn.Parameter(torch.zeros(modes, dtype=dtype))
+            self.register_buffer("linear_scale", 1.0 + torch.arange(modes, dtype=dtype) ** 2)
         if hp["network"] == "conv":
             self.net = MLP(hp["kernel"], 1, hp["hidden"], hp["depth"], hp["activation"], dtype)
             if hp["quadratic"]:
                 self.quadratic = nn.Parameter(torch.zeros(hp["kernel"], hp["kernel"], dtype=dtype))
         else:
             self.net = MLP(self.dim, self.dim, hp["hidden"], hp["depth"], hp["activation"], dtype)
+        if hp["fourier_gain"]:  # a learned complex gain per mode, starting at 1
+            self.gain_real = nn.Parameter(torch.ones(modes, dtype=dtype))
+            self.gain_imag = nn.Parameter(torch.zeros(modes, dtype=dtype))
         with torch.no_grad():  # N_theta starts small, so training starts from the linear dynamics
             self.net.layers[-1].weight.mul_(0.1)
             self.net.layers[-1].bias.zero_()
@@ -178,7 +189,7 @@ class SemilinearModel(Model):
 
     # -- the semilinear field in normalised Fourier coordinates ----------------------------
     def nonlinear_grid(self, z: torch.Tensor) -> torch.Tensor:
-        """``N_theta`` on normalised grid values ``z`` ``(..., dim)``: same shape (time derivative of ``z``)."""
+        """The network on normalised grid values ``z`` ``(..., dim)``: same shape (before the Fourier gain)."""
         self.nfe += 1
         if self.hparams["network"] == "mlp":
             return self.net(z)
@@ -191,18 +202,24 @@ class SemilinearModel(Model):
         return out
 
     def nonlinear(self, t: torch.Tensor | float, v: torch.Tensor) -> torch.Tensor:
-        """``N_theta`` in Fourier coordinates: ``rfft(N_theta(irfft(v)))`` for ``v`` ``(..., dim // 2 + 1)``."""
-        return torch.fft.rfft(self.nonlinear_grid(torch.fft.irfft(v, n=self.dim, dim=-1)), dim=-1)
+        """``N_theta`` in Fourier coordinates: ``G * rfft(N_local(irfft(v)))`` for ``v`` ``(..., dim // 2 + 1)``.
+
+        ``G`` is the learned per-mode gain (``fourier_gain``; 1 without it), ``N_local`` :meth:`nonlinear_grid`.
+        """
+        out = torch.fft.rfft(self.nonlinear_grid(torch.fft.irfft(v, n=self.dim, dim=-1)), dim=-1)
+        if self.hparams["fourier_gain"]:
+            out = out * torch.complex(self.gain_real, self.gain_imag)
+        return out
 
     def linear_operator(self) -> torch.Tensor:
         """The diagonal of ``L`` on the Fourier modes, shape ``(dim // 2 + 1,)`` (learned or the known system's)."""
         self._require_built()
-        return self.linear
+        return self.linear_theta * self.linear_scale if self.hparams["linear"] == "learned" else self.linear
 
     def _coefficients(self, h: float) -> tuple[torch.Tensor, ...]:
         """ETDRK4 coefficients for the step ``h``: differentiable in a learned ``L``, cached for a known one."""
-        if isinstance(self.linear, nn.Parameter):
-            return etdrk4_coefficients_torch(self.linear, h)
+        if self.hparams["linear"] == "learned":
+            return etdrk4_coefficients_torch(self.linear_operator(), h)
         key = (h, self.linear.dtype, self.linear.device)
         if key not in self._coefficient_cache:
             with torch.no_grad():
@@ -215,7 +232,7 @@ class SemilinearModel(Model):
         if len(values) == 1:
             coefficients = self._coefficients(float(values[0]))
         else:  # irregular sampling: coefficients per example
-            coefficients = etdrk4_coefficients_torch(self.linear, h)
+            coefficients = etdrk4_coefficients_torch(self.linear_operator(), h)
         zero = torch.zeros((), device=v.device)
         return etdrk4_step(v, zero, 0.0, coefficients, self.nonlinear, zero, zero)
 
@@ -288,7 +305,7 @@ class _SemilinearField:
         self.model = model
 
     def linear_operator(self) -> torch.Tensor:
-        return self.model.linear.detach()
+        return self.model.linear_operator().detach()
 
     def nonlinear(self, t: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         return self.model.nonlinear(t, v)
@@ -306,7 +323,7 @@ class _SemilinearField:
 
     def __call__(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         v = self.to_spectral(x)
-        return self.from_spectral(self.model.linear.detach() * v + self.nonlinear(t, v))
+        return self.from_spectral(self.linear_operator() * v + self.nonlinear(t, v))
 
 
 def check_periodic_grid(trajectory: Trajectory) -> None:
