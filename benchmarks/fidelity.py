@@ -111,9 +111,10 @@ def ks_statistics(model: Any, system: Any, eval_seed: int) -> dict[str, float]:
 #: The known model of the priors rows: Lorenz with rho 10 % low (25.2 instead of 28).
 KNOWN_LORENZ = {"known": "lorenz", "known_params": {"rho": 25.2}}
 #: KS training data of the semilinear rows: seeded random starts, settled for 100 time units, sampled every 0.25.
-KS_BATCH = {"batch": 8, "t": (np.arange(250) * 0.25).tolist(), "transient": 100.0}
-KS_SEMILINEAR = {"hidden": 32, "depth": 2, "kernel": 7}
-KS_TRAINING = {"epochs": 600}
+KS_BATCH = {"batch": 4, "t": (np.arange(200) * 0.25).tolist(), "transient": 100.0}
+#: The semilinear network: a 5-point stencil MLP (16 hidden) plus a quadratic form of the stencil, times a Fourier gain.
+KS_SEMILINEAR = {"hidden": 16, "depth": 1, "kernel": 5, "quadratic": True}
+KS_TRAINING = {"epochs": 1000}
 
 
 #: Every row of the table. New models and recipes add their rows here, beside today's.
@@ -141,8 +142,8 @@ ROWS: list[Row] = [
     # (black box) or KS's own (hybrid), trained on a batch of trajectories on the attractor (KS_BATCH);
     # long-run <u^2> and energy spectrum as notes (ks_statistics). The "node" row above is the black-box NODE.
     *(Row("kuramoto_sivashinsky", label, "semilinear", hparams, data=KS_BATCH, options=KS_TRAINING, extra=ks_statistics)
-      for label, hparams in (("semilinear-learned", KS_SEMILINEAR),
-                             ("semilinear-known", {**KS_SEMILINEAR, "linear": "known", "known": "kuramoto_sivashinsky"}))),
+      for label, hparams in (("semilinear-known", {**KS_SEMILINEAR, "linear": "known", "known": "kuramoto_sivashinsky"}),
+                             ("semilinear-learned", KS_SEMILINEAR))),
 ]
 
 

@@ -76,7 +76,11 @@ def main() -> None:
     systems = list(LABELS)
     if "--systems" in argv:
         i = argv.index("--systems")
-        systems = [a for a in argv[i + 1 :] if not a.startswith("--")]
+        systems = []
+        for value in argv[i + 1 :]:
+            if value.startswith("--"):
+                break
+            systems.append(value)
         argv = argv[:i] + argv[i + 1 + len(systems) :]
     labels = sorted({label for system in systems for label in LABELS[system]})
     fidelity.main(["--systems", *systems, "--models", *labels, *argv])
