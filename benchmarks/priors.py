@@ -64,7 +64,7 @@ def figure(runs: Path) -> Path:
         show(axes[2 + 2 * i], predicted - truth, f"{label}\nerror")
     axes[-1].set_xlabel("t (Lyapunov times)")
     FIGURE.parent.mkdir(exist_ok=True)
-    fig.savefig(FIGURE, dpi=80)
+    fig.savefig(FIGURE, dpi=50)
     return FIGURE
 
 
