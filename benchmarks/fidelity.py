@@ -8,7 +8,7 @@ models and trainers are judged, so every number comes from this one script. Usag
 
     python benchmarks/fidelity.py [--epochs N] [--seeds 0 1 2] [--eval-seed 1] [--n-tests 20]
                                   [--systems lorenz ...] [--models node rnn ...] [--json out.json]
-                                  [--write-docs] [--threads 1] [--persistence LT]
+                                  [--write-docs] [--threads 1] [--persistence LT] [--runs DIR]
 
 ``--persistence LT`` adds a column "chaos lasts": every trained model also runs for LT Lyapunov times
 from 8 starts (:func:`dyncore.persistence.chaos_persistence`, windows of min(100, LT)), and the cell is
@@ -27,6 +27,7 @@ import math
 import platform
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,10 +69,58 @@ class Row:
     data: dict[str, Any] | None = None
     trained: bool = True
     evaluate: dict[str, Any] = field(default_factory=dict)  # extra options of dyncore.evaluate
+    #: Extra measurements ``extra(model, system, eval_seed) -> {name: value}``, reported as notes.
+    extra: Callable[[Any, Any, int], dict[str, float]] | None = None
 
     @property
     def key(self) -> str:
         return f"{self.system}/{self.label}"
+
+
+#: Kuramoto-Sivashinsky long-run statistics: runs, their length and the part dropped as the model's transient.
+KS_LONG_RUNS, KS_LONG_TIME, KS_LONG_DROP = 4, 1000.0, 100.0
+
+
+def ks_statistics(model: Any, system: Any, eval_seed: int) -> dict[str, float]:
+    """<u^2> and the energy spectrum of long free runs against the truth's, as relative errors.
+
+    From ``KS_LONG_RUNS`` held-out starts settled on the attractor (seed ``eval_seed``), the model and
+    the system each run ``KS_LONG_TIME`` time units; after dropping ``KS_LONG_DROP``: ``u2_error`` =
+    |<u^2>_model / <u^2>_truth - 1| and ``spectrum_error`` = sum_m |E_model(m) - E_truth(m)| / sum_m E_truth(m),
+    E(m) the time-averaged |rfft(u)_m|^2; ``*_floor``: the same between the truth's two halves; NaN when
+    the model's run blew up.
+    """
+    dt = float(system.fixed_step())
+    t = np.arange(int(round((KS_LONG_TIME + KS_LONG_DROP) / dt)) + 1) * dt
+    starts = system.simulate(None, t[:2], batch=KS_LONG_RUNS, seed=eval_seed, transient=400.0).x[0]
+    truth = system.simulate(starts, t).x
+    try:
+        with torch.no_grad():
+            runs = model.rollout(torch.as_tensor(starts)[None], torch.as_tensor(t)).cpu().numpy()
+    except dyncore.DyncoreError:
+        runs = np.full_like(truth, np.nan)
+    keep = t >= KS_LONG_DROP
+
+    def stats(x: np.ndarray) -> tuple[float, np.ndarray]:
+        return float(np.mean(x**2)), np.mean(np.abs(np.fft.rfft(x, axis=-1)) ** 2, axis=(0, 1))
+
+    def errors(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+        (ua, ea), (ub, eb) = stats(a), stats(b)
+        return abs(ua / ub - 1), float(np.sum(np.abs(ea - eb)) / np.sum(eb))
+
+    u2, spectrum = errors(runs[keep], truth[keep]) if np.all(np.isfinite(runs)) else (math.nan, math.nan)
+    half = len(truth[keep]) // 2
+    u2_floor, spectrum_floor = errors(truth[keep][:half], truth[keep][half:])
+    return {"u2_error": u2, "spectrum_error": spectrum, "u2_floor": u2_floor, "spectrum_floor": spectrum_floor}
+
+
+#: The known model of the priors rows: Lorenz with rho 10 % low (25.2 instead of 28).
+KNOWN_LORENZ = {"known": "lorenz", "known_params": {"rho": 25.2}}
+#: KS training data of the semilinear rows: seeded random starts, settled for 100 time units, sampled every 0.25.
+KS_BATCH = {"batch": 4, "t": (np.arange(200) * 0.25).tolist(), "transient": 100.0}
+#: The semilinear network: a 5-point stencil MLP (16 hidden) plus a quadratic form of the stencil, times a Fourier gain.
+KS_SEMILINEAR = {"hidden": 16, "depth": 1, "kernel": 5, "quadratic": True}
+KS_TRAINING = {"epochs": 1000}
 
 
 #: Every row of the table. New models and recipes add their rows here, beside today's.
@@ -96,6 +145,19 @@ ROWS: list[Row] = [
     # field is as stiff as the PDE's, and an adaptive solver would take thousands of tiny steps on it.
     Row("kuramoto_sivashinsky", "node", "node", {"hidden": 128, "rollout_solver": "rk4"}),
     Row("kuramoto_sivashinsky", "rnn", "rnn", {"hidden": 64}),
+    # Learning with priors on Lorenz (docs/learning-with-priors.md): the known model with rho 10 % low
+    # alone (untrained), and the hybrid of it with an MLP (both couplings), on the held-out starts of
+    # the black-box "node" row above; a horizon of 22 time units (20 Lyapunov times) so that long
+    # valid prediction times are not cut off.
+    *(Row("lorenz", label, "hybrid", {**KNOWN_LORENZ, **extra}, trained=trained, evaluate={"horizon": 22.0})
+      for label, extra, trained in (("known-rho25.2", {}, False), ("hybrid-mixing", {"coupling": "mixing"}, True),
+                                    ("hybrid-additive", {"coupling": "additive"}, True))),
+    # Learning with priors on KS, L = 22, 64 modes: the semilinear model u_t = L u + N(u) (ETDRK4), L learned
+    # (black box) or KS's own (hybrid), trained on a batch of trajectories on the attractor (KS_BATCH);
+    # long-run <u^2> and energy spectrum as notes (ks_statistics). The "node" row above is the black-box NODE.
+    *(Row("kuramoto_sivashinsky", label, "semilinear", hparams, data=KS_BATCH, options=KS_TRAINING, extra=ks_statistics)
+      for label, hparams in (("semilinear-known", {**KS_SEMILINEAR, "linear": "known", "known": "kuramoto_sivashinsky"}),
+                             ("semilinear-learned", KS_SEMILINEAR))),
 ]
 
 
@@ -111,7 +173,9 @@ def train_and_evaluate(spec: Row, seed: int, args: argparse.Namespace) -> dict[s
         if args.epochs_override:
             options["epochs"] = args.epochs
         try:
-            run = dyncore.train(spec.model, data, seed=seed, hparams=spec.hparams, recipe=spec.recipe, progress=False, **options)
+            out = None if args.runs is None else args.runs / spec.system / spec.label / f"seed{seed}"
+            run = dyncore.train(spec.model, data, seed=seed, hparams=spec.hparams, recipe=spec.recipe, progress=False, out=out,
+                                force=out is not None and out.exists(), **options)
         except dyncore.TrainingDiverged as exc:
             row.update(status="diverged", error=str(exc), train_s=time.perf_counter() - start)
             return row
@@ -125,6 +189,8 @@ def train_and_evaluate(spec: Row, seed: int, args: argparse.Namespace) -> dict[s
     row["train_s"] = time.perf_counter() - start
     start = time.perf_counter()
     row["metrics"] = evaluate(model, system, n_tests=args.n_tests, seed=args.eval_seed, **spec.evaluate).to_dict()
+    if spec.extra is not None:
+        row["extra"] = spec.extra(model.model if isinstance(model, dyncore.Run) else model, system, args.eval_seed)
     row["eval_s"] = time.perf_counter() - start
     if args.persistence:
         start = time.perf_counter()
@@ -229,6 +295,12 @@ def markdown(rows: list[dict[str, Any]], command: str, args: argparse.Namespace)
         notes += sorted({f"- {system} / {label}: chaos persistence: {r['persistence_note']}" for r in done if "persistence_note" in r})
         if failed:
             notes.append(f"- {system} / {label}: {len(failed)} of {len(group)} seeds {', '.join(sorted(set(failed)))}")
+        extras = [r["extra"] for r in done if "extra" in r]
+        if extras:
+            notes.append(f"- {system} / {label}: " + ", ".join(
+                f"{key} {_median([e[key] for e in extras]) * 100:.1f} %" if _median([e[key] for e in extras]) is not None
+                else f"{key} - (blew up)" for key in extras[0]
+            ) + " (median over seeds)")
         notes += sorted({f"- {system} / {label}: {note}" for m in results for note in m["notes"]})
     lines += [
         "",
@@ -258,7 +330,8 @@ def write_docs(text: str) -> None:
     DOCS.write_text(doc)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Parse ``argv`` (default: the command line), train and evaluate the selected rows, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     systems = sorted({r.system for r in ROWS})
     parser.add_argument("--systems", nargs="+", default=systems, choices=systems)
@@ -273,11 +346,12 @@ def main() -> None:
     parser.add_argument("--write-docs", action="store_true", help="replace the table in docs/benchmarks.md")
     parser.add_argument("--persistence", type=float, default=None, metavar="LT",
                         help="also run each trained model for LT Lyapunov times and report how long it stays chaotic")
-    args = parser.parse_args()
+    parser.add_argument("--runs", type=Path, default=None, help="also save every trained run here, as SYSTEM/LABEL/seedK")
+    args = parser.parse_args(argv)
     args.epochs_override = args.epochs is not None
     args.epochs = 2000 if args.epochs is None else args.epochs
     torch.set_num_threads(args.threads)
-    command = "python benchmarks/fidelity.py " + " ".join(sys.argv[1:])
+    command = "python benchmarks/fidelity.py " + " ".join(sys.argv[1:] if argv is None else argv)
     rows = []
     for spec in ROWS:
         if spec.system not in args.systems or (args.models and spec.label not in args.models):

@@ -1,85 +1,89 @@
-"""Learning with a prior on Lorenz: the wrong known model alone, the black-box NODE and the hybrid, side by side.
+"""Learning with priors: the rows of ``benchmarks/fidelity.py`` that compare models with and without known physics.
 
-The known model is Lorenz with rho 10 % low (25.2 instead of 28). Every model is trained on the
-reference data (1000 points, t in [0, 10]) with the full-batch reference recipe (2000 epochs) for
-each training seed, and evaluated by ``dyncore.evaluate`` on the same 20 held-out starts settled on
-the attractor (held-out seed 1), over a horizon of 22 time units (20 Lyapunov times) so that long
-valid prediction times are not cut off. Prints one row per model: VPT at NRMSE 0.5 in Lyapunov
-times (median over every held-out start of every seed, and the 25-75 % range), lambda_1 and 0-1 K
-(median over seeds). Usage:
+Lorenz (known model: rho 10 % low): the known model alone, the black-box NODE and the hybrid
+(mixing and additive couplings). Kuramoto-Sivashinsky (L = 22, 64 modes): the black-box NODE and
+the semilinear model with a learned and with the known linear operator. The rows, data and
+protocol are fidelity.py's (held-out starts on the attractor, medians over seeds); this script
+only selects them, and with ``--figure`` draws the KS space-time figure of docs/learning-with-priors.md
+from runs saved by ``--runs``. Usage:
 
-    python benchmarks/priors.py [--seeds 0 1 2] [--epochs 2000] [--threads 1] [--json out.json]
+    python benchmarks/priors.py [--systems lorenz kuramoto_sivashinsky] [--seeds 0 1 2] [--runs DIR] [fidelity options]
+    python benchmarks/priors.py --figure DIR        # docs/figures/ks-semilinear.png from DIR/kuramoto_sivashinsky/*/seed0
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import time
-from typing import Any
+import sys
+from pathlib import Path
 
+import fidelity
 import numpy as np
-import torch
 
-import dyncore
-
-KNOWN = {"known": "lorenz", "known_params": {"rho": 25.2}}
-#: label -> (model, hyperparameters, trained?)
-MODELS: dict[str, tuple[str, dict[str, Any], bool]] = {
-    "known model alone (rho 25.2)": ("hybrid", KNOWN, False),
-    "node (black box)": ("node", {}, True),
-    "hybrid, mixing": ("hybrid", {**KNOWN, "coupling": "mixing"}, True),
-    "hybrid, additive": ("hybrid", {**KNOWN, "coupling": "additive"}, True),
+LABELS = {
+    "lorenz": ["known-rho25.2", "node", "hybrid-mixing", "hybrid-additive"],
+    "kuramoto_sivashinsky": ["node", "semilinear-learned", "semilinear-known"],
 }
-HORIZON = 22.0
-LAMBDA_1 = 0.906
+FIGURE = Path(__file__).resolve().parents[1] / "docs" / "figures" / "ks-semilinear.png"
+#: The space-time figure: seed-0 runs from one held-out start, over this many time units.
+FIGURE_TIME = 150.0
 
 
-def measure(label: str, seeds: list[int], epochs: int, data: dyncore.Trajectory) -> dict[str, Any]:
-    name, hparams, trained = MODELS[label]
-    vpts, lambdas, ks, seconds = [], [], [], []
-    for seed in seeds if trained else seeds[:1]:  # the untrained known model is the same for every seed
-        start = time.perf_counter()
-        if trained:
-            model = dyncore.train(name, data, epochs=epochs, seed=seed, hparams=hparams, progress=False).model
-        else:
-            model = dyncore.models.create(name, **hparams)
-            model.prepare(data)
-        seconds.append(time.perf_counter() - start)
-        result = dyncore.evaluate(model, "lorenz", n_tests=20, seed=1, dt=float(data.t[1] - data.t[0]), horizon=HORIZON)
-        vpts.extend(np.asarray(result.vpt[0.5].per_start) * LAMBDA_1)
-        lambdas.append(result.lyapunov.learned[0] if result.lyapunov.learned else float("nan"))
-        ks.append(result.zero_one.model if result.zero_one.model is not None else float("nan"))
-    q25, median, q75 = np.percentile(vpts, [25, 50, 75])
-    return {
-        "model": label, "seeds": len(seconds), "vpt_median": median, "vpt_q25": q25, "vpt_q75": q75,
-        "lambda_1": float(np.nanmedian(lambdas)), "zero_one_k": float(np.nanmedian(ks)), "train_s": float(np.median(seconds)),
-    }
+def figure(runs: Path) -> Path:
+    """Truth, prediction and error of each KS model saved under ``runs`` (seed 0), from one held-out start."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+
+    import dyncore
+
+    system = dyncore.systems.create("kuramoto_sivashinsky")
+    t = np.arange(int(FIGURE_TIME / 0.25) + 1) * 0.25
+    truth = system.simulate(None, t, batch=1, seed=1, transient=400.0).x[:, 0]
+    labels = [label for label in LABELS["kuramoto_sivashinsky"] if (runs / "kuramoto_sivashinsky" / label / "seed0").is_dir()]
+    fig, axes = plt.subplots(1 + 2 * len(labels), 1, figsize=(9, 1.3 * (1 + 2 * len(labels))), sharex=True, constrained_layout=True)
+    vmax = float(np.abs(truth).max())
+    extent = (t[0] * 0.048, t[-1] * 0.048, 0.0, 22.0)
+
+    def show(ax, field, name):
+        ax.imshow(np.ma.masked_invalid(field.T), aspect="auto", origin="lower", cmap="RdBu_r", vmin=-vmax, vmax=vmax, extent=extent)
+        ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+        ax.set_yticks([])
+
+    show(axes[0], truth, "truth")
+    for i, label in enumerate(labels):
+        model = dyncore.Run.load(runs / "kuramoto_sivashinsky" / label / "seed0").model
+        try:
+            with torch.no_grad():
+                predicted = model.rollout(torch.as_tensor(truth[:1]), torch.as_tensor(t)).numpy()
+        except dyncore.DyncoreError:
+            predicted = np.full_like(truth, np.nan)
+        predicted[~np.isfinite(predicted).all(axis=1) | (np.abs(predicted).max(axis=1) > 3 * vmax)] = np.nan
+        show(axes[1 + 2 * i], predicted, label)
+        show(axes[2 + 2 * i], predicted - truth, f"{label}\nerror")
+    axes[-1].set_xlabel("t (Lyapunov times)")
+    FIGURE.parent.mkdir(exist_ok=True)
+    fig.savefig(FIGURE, dpi=50)
+    return FIGURE
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--epochs", type=int, default=2000)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--json")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    data = dyncore.simulate("lorenz")
-    rows = []
-    print("| model | VPT (Lyapunov times), median [25-75 %] | lambda_1 (true 0.906) | 0-1 K | train s |")
-    print("|---|---|---|---|---|")
-    for label in MODELS:
-        row = measure(label, args.seeds, args.epochs, data)
-        rows.append(row)
-        print(
-            f"| {row['model']} | {row['vpt_median']:.2f} [{row['vpt_q25']:.2f}-{row['vpt_q75']:.2f}] | "
-            f"{row['lambda_1']:.3f} | {row['zero_one_k']:.3f} | {row['train_s']:.0f} |",
-            flush=True,
-        )
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(rows, fh, indent=2)
+    argv = sys.argv[1:]
+    if argv[:1] == ["--figure"] and len(argv) == 2:
+        print(figure(Path(argv[1])))
+        return
+    systems = list(LABELS)
+    if "--systems" in argv:
+        i = argv.index("--systems")
+        systems = []
+        for value in argv[i + 1 :]:
+            if value.startswith("--"):
+                break
+            systems.append(value)
+        argv = argv[:i] + argv[i + 1 + len(systems) :]
+    labels = sorted({label for system in systems for label in LABELS[system]})
+    fidelity.main(["--systems", *systems, "--models", *labels, *argv])
 
 
 if __name__ == "__main__":

@@ -46,16 +46,12 @@ class HybridODE(NeuralODE):
         hp = self.hparams
         if not isinstance(hp["known"], str) or not hp["known"]:
             raise ConfigError("model 'hybrid' needs the known model: a system name, e.g. --hparam known=lorenz")
-        params = hp["known_params"]  # kept as given in the config, so the same command resumes
-        if isinstance(params, str):
-            params = parse_assignments([item for item in params.split(",") if item.strip()], "known_params")
-        if not isinstance(params, dict):
-            raise ConfigError(f"model 'hybrid': known_params must be a dict or 'k=v,k=v', got {params!r}")
+        params = known_params(self.name, hp["known_params"])
         if not isinstance(hp["linear"], bool):
             raise ConfigError(f"model 'hybrid': linear must be true or false, got {hp['linear']!r}")
         if hp["coupling"] not in COUPLINGS:
             raise ConfigError(f"model 'hybrid': coupling must be one of {', '.join(COUPLINGS)}, got {hp['coupling']!r}")
-        self.known = _known_system(hp["known"], params)
+        self.known = _known_system(hp["known"], params, self.name)
 
     def prepare(self, trajectory: Trajectory | None = None, dim: int | None = None) -> None:
         """Build the MLP and the coupling for the known system's dimension, which the data must have."""
@@ -97,7 +93,19 @@ class HybridODE(NeuralODE):
         return known @ self.known_gain.T + learned @ self.net_gain.T
 
 
-def _known_system(name: str, params: dict[str, Any]) -> Any:
+def known_params(model: str, params: Any) -> dict[str, Any]:
+    """The ``known_params`` hyperparameter as a dict: given as one, or as ``"rho=25.2,beta=2.667"``.
+
+    The hyperparameter itself is kept as given in the config, so the same command resumes.
+    """
+    if isinstance(params, str):
+        params = parse_assignments([item for item in params.split(",") if item.strip()], "known_params")
+    if not isinstance(params, dict):
+        raise ConfigError(f"model {model!r}: known_params must be a dict or 'k=v,k=v', got {params!r}")
+    return params
+
+
+def _known_system(name: str, params: dict[str, Any], model: str = "hybrid") -> Any:
     """The registered System ``name`` at ``params``; a clear error when it is not installed."""
     import dyncore
 
@@ -106,7 +114,7 @@ def _known_system(name: str, params: dict[str, Any]) -> Any:
     except UnknownNameError as exc:
         if exc.kind == "system":
             raise ConfigError(
-                f"model 'hybrid': the known system {name!r} is not installed ({exc}); fix the name or install the "
+                f"model {model!r}: the known system {name!r} is not installed ({exc}); fix the name or install the "
                 "plugin that provides it"
             ) from None
-        raise ConfigError(f"model 'hybrid': known_params for {name!r}: {exc}") from None
+        raise ConfigError(f"model {model!r}: known_params for {name!r}: {exc}") from None

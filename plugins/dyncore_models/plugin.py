@@ -11,3 +11,7 @@ def register_models(registry):
         "hybrid", "dyncore_models.hybrid:HybridODE",
         summary="Knowledge-based Neural ODE: a known system's field and an MLP, learned coupling (uses prior knowledge)",
     )
+    registry.add(
+        "semilinear", "dyncore_models.semilinear:SemilinearModel",
+        summary="Semilinear PDE model u_t = L u + N(u) on a periodic grid, L diagonal in Fourier space, ETDRK4 (learned or known L)",
+    )

@@ -56,6 +56,34 @@ def etdrk4_coefficients(linear: np.ndarray, h: float, points: int = 64) -> tuple
     return coefficients
 
 
+def etdrk4_coefficients_torch(linear: torch.Tensor, h: float | torch.Tensor, points: int = 64) -> tuple[torch.Tensor, ...]:
+    """:func:`etdrk4_coefficients` in torch, differentiable in ``linear`` (a learned diagonal) and ``h``.
+
+    Args:
+        linear: diagonal of L, shape ``(m,)``, real or complex.
+        h: step size, a float or a tensor broadcasting against ``linear`` (e.g. ``(batch, 1)`` per-example steps).
+        points: number of contour points.
+    Returns:
+        The six coefficients, shape ``h * linear``; real of ``linear``'s dtype for real ``linear``, else complex.
+    """
+    hl = (h * linear).to(torch.complex128)
+    angle = 2 * np.pi * (np.arange(points) + 0.5) / points
+    r = torch.as_tensor(np.exp(1j * angle), dtype=torch.complex128, device=linear.device)
+    lr = hl[..., None] + r
+    elr = torch.exp(lr)
+    step = torch.as_tensor(h, dtype=torch.float64, device=linear.device)
+    q = step * torch.mean((torch.exp(lr / 2) - 1) / lr, dim=-1)
+    f1 = step * torch.mean((-4 - lr + elr * (4 - 3 * lr + lr**2)) / lr**3, dim=-1)
+    f2 = step * torch.mean((2 + lr + elr * (lr - 2)) / lr**3, dim=-1)
+    f3 = step * torch.mean((-4 - 3 * lr - lr**2 + elr * (4 - lr)) / lr**3, dim=-1)
+    coefficients = (torch.exp(hl), torch.exp(hl / 2), q, f1, 2 * f2, f3)
+    if not linear.is_complex():
+        coefficients = tuple(c.real.to(linear.dtype) for c in coefficients)
+    else:
+        coefficients = tuple(c.to(linear.dtype) for c in coefficients)
+    return coefficients
+
+
 def etdrk4_step(v: Any, t: Any, h: float, coefficients: tuple[Any, ...], nonlinear: Callable[[Any, Any], Any],
                 half: Any, full: Any) -> Any:
     """One ETDRK4 step from ``v`` at time ``t`` (works on torch tensors and numpy arrays alike).

@@ -76,6 +76,8 @@ class KuramotoSivashinsky(SemilinearSystem):
     default_dt: ClassVar[float] = 0.25
     #: The largest step ETDRK4 (or any fixed-step solver) takes without a ``step_size``, whatever the output grid.
     max_step: ClassVar[float] = 0.25
+    #: The state is the values of a field on a uniform periodic grid (see :meth:`grid`).
+    periodic_grid: ClassVar[bool] = True
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)

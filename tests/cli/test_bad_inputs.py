@@ -83,6 +83,8 @@ def workspace(tmp_path_factory) -> Path:
         Path("sweep_empty.toml").write_text("seeds = []\n" + grid)
         Path("sweep_huge.toml").write_text(f"seeds = {list(range(10_001))}\n" + grid)
         Path("sweep_syntax.toml").write_text("seeds = [0,\n")
+        dyncore.simulate("kuramoto_sivashinsky", t=np.arange(4) * 0.25).save("ks.npz")
+        Trajectory(np.arange(4.0), np.ones((4, 4)), {"grid": {"x": [0.0, 1.0, 3.0, 4.0]}}).save("unevengrid.npz")
     with RunLock(ws / "busy"):  # held like a training process holds it (flock is per open file, so this process conflicts too)
         yield ws
 
@@ -264,6 +266,13 @@ CASES = [
     ("train node lorenz.npz -o run_noepoch --resume", 1, r"epoch must be an integer >= 0, got 'abc'"),
     ("train node lorenz.npz -o run_negepoch --resume", 1, r"epoch must be an integer >= 0, got -100"),
     ("train node lorenz.npz -o r --recipe blgo", 2, r"unknown recipe 'blgo'; did you mean 'blog'"),
+    ("train hybrid lorenz.npz -o r --hparam known=lorenzz", 2, r"known system 'lorenzz' is not installed.*did you mean 'lorenz'"),
+    ("train hybrid lorenz.npz -o r --hparam known=spiral", 2, r"known system 'spiral' has dimension 2, the data 3"),
+    ("train semilinear lorenz.npz -o r", 2, r"from system 'lorenz', whose state is not one"),
+    ("train semilinear unevengrid.npz -o r", 2, r"grid points \(metadata grid.x\) are not equally spaced"),
+    ("train semilinear ks.npz -o r --hparam linear=known --hparam known=lorenz", 2, r"known system 'lorenz' is not semilinear"),
+    ("train semilinear ks.npz -o r --hparam linear=known --hparam known=kuramoto_sivashinsky --hparam known_params=N=32", 2,
+     r"has 32 grid points, the data 64"),
     ("train node lorenz.npz -o run --resume --recipe blog", 2, r"a resumed run keeps the recipe it was trained with; drop the recipe"),
     ("compare lorenz.npz --models nodee -o c", 2, r"unknown model 'nodee'; did you mean 'node'"),
     ("compare lorenz.npz --models node --seeds 0 -o c", 2, r"seeds must be a positive integer"),

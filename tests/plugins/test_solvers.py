@@ -292,3 +292,17 @@ def test_fixed_step_solvers_take_at_most_the_systems_own_step_on_a_coarse_grid()
     coarse = dyncore.solvers.create("rk4").solve(lorenz, lorenz.default_x0(), t)
     reference = dyncore.solvers.create("dop853", rtol=1e-12, atol=1e-12).solve(lorenz, lorenz.default_x0(), t)
     assert float((coarse - reference).abs().max()) < 1e-2
+
+
+def test_etdrk4_torch_coefficients_equal_numpys_and_are_differentiable():
+    """The torch coefficients (for a learned L) are the numpy ones, per-example steps broadcast, and gradients reach L."""
+    from dyncore_solvers.etdrk4 import etdrk4_coefficients, etdrk4_coefficients_torch
+
+    linear = torch.tensor([0.3, 0.0, -2.0, -700.0], dtype=torch.float64, requires_grad=True)
+    for ours, theirs in zip(etdrk4_coefficients_torch(linear, 0.25), etdrk4_coefficients(linear.detach().numpy(), 0.25)):
+        np.testing.assert_allclose(ours.detach().numpy(), theirs, rtol=1e-12, atol=1e-15)
+    steps = torch.tensor([[0.1], [0.25]], dtype=torch.float64)
+    batched = etdrk4_coefficients_torch(linear, steps)
+    assert batched[0].shape == (2, 4)
+    np.testing.assert_allclose(batched[2][0].detach().numpy(), etdrk4_coefficients(linear.detach().numpy(), 0.1)[2], rtol=1e-12)
+    assert torch.autograd.gradcheck(lambda lin: etdrk4_coefficients_torch(lin, 0.25)[3], (linear,))
