@@ -11,8 +11,8 @@ import torch
 from dyncore_training.regularisers import JacobianPairs
 
 import dyncore
-from dyncore.errors import ConfigError
 from dyncore.checkpoint import Checkpoint
+from dyncore.errors import ConfigError
 from dyncore.testing import parametrize_with_checks
 from dyncore.testing.trainers import LinearStepModel, rotation_data
 
