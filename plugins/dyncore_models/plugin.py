@@ -11,3 +11,4 @@ def register_models(registry):
         "hybrid", "dyncore_models.hybrid:HybridODE",
         summary="Knowledge-based Neural ODE: a known system's field and an MLP, learned coupling (uses prior knowledge)",
     )
+    registry.add("stiff_node", "dyncore_models.stiff_node:StiffNODE", summary="Neural ODE for stiff systems: range-scaled states, slow time, trapezoidal training, radau rollout")
