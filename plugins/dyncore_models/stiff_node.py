@@ -41,13 +41,16 @@ from dyncore_models.normalization import Normalizer
 FAST_RATIO = 100.0
 #: Quantile of the data's |rate| and |state| that sets the scale of the fast coefficients A.
 COEFFICIENT_QUANTILE = 0.99
+#: Singular values below this fraction of the largest are dropped in the least-squares fit (the random
+#: features of a smooth low-dimensional input are nearly collinear; without a cut-off the fit is rounding noise).
+RCOND = 1e-12
 
 
 class StiffNODE(NeuralODE):
     """Neural ODE for stiff systems: range scaling, slow time, field affine in the fast states, trapezoidal training.
 
     Hyperparameters:
-        hidden (16), depth (2), activation (``tanh``): the two MLPs ``b`` and ``A`` (smooth
+        hidden (32), depth (2), activation (``tanh``): the two MLPs ``b`` and ``A`` (smooth
             activations: the implicit solver differentiates the field).
         fast (``"auto"``): indices of the components the field is affine in, ``[]`` for none (a plain
             MLP field), or ``"auto"``: components whose range is over 100 times their median
@@ -61,8 +64,9 @@ class StiffNODE(NeuralODE):
     """
 
     name = "stiff_node"
+    default_trainer = "closed_form"
     default_hparams = {
-        "hidden": 16,
+        "hidden": 32,
         "depth": 2,
         "activation": "tanh",
         "fast": "auto",
@@ -149,6 +153,49 @@ class StiffNODE(NeuralODE):
         size_z = np.quantile(np.abs(z.reshape(-1, self.dim)), COEFFICIENT_QUANTILE, axis=0)
         scale = size_g[:, None] / np.where(size_z > 0, size_z, 1.0)[None, :] * mask[None, :]
         self.a_scale.copy_(torch.as_tensor(scale))
+
+    def fit_closed_form(self, examples: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Solve the output layers of ``b`` and ``A`` for the least-squares minimum of :meth:`loss`; returns the loss.
+
+        The field is linear in those layers, so with the hidden layers at their seeded random start
+        (random features) the weighted trapezoidal residual is a linear least-squares problem per
+        output component: one solve, seconds on a CPU. Adam on this loss fails on strongly stiff
+        data (mu = 1000): from a random start it drives ``A`` to zero and stalls (spurious fixed
+        points), and from this solution its first steps (a fixed size per weight) wreck it.
+        """
+        x0, x1, h = (examples[k].double() for k in ("x0", "x1", "h"))
+        with torch.no_grad():
+            rate = (x1 - x0) / h
+            weight = 1.0 / torch.sqrt((rate**2).sum(-1, keepdim=True) + 1.0)
+            fast = [j for j in range(self.dim) if self.fast_mask[j] > 0]
+            design = (self._features(x0) + self._features(x1)) / 2  # (m, dim, p)
+            for i in range(self.dim):
+                cols = design[:, i] * weight
+                norms = cols.norm(dim=0).clamp_min(1e-300)
+                theta = torch.linalg.lstsq(cols / norms, rate[:, i : i + 1] * weight, rcond=RCOND, driver="gelsd").solution[:, 0] / norms
+                hidden = self.hparams["hidden"]
+                self.net.layers[-1].weight[i] = theta[:hidden].to(self._dtype)
+                self.net.layers[-1].bias[i] = theta[hidden].to(self._dtype)
+                for k, j in enumerate(fast):
+                    chunk = theta[(k + 1) * (hidden + 1) : (k + 2) * (hidden + 1)].to(self._dtype)
+                    self.coefficients.layers[-1].weight[i * self.dim + j] = chunk[:hidden]
+                    self.coefficients.layers[-1].bias[i * self.dim + j] = chunk[hidden]
+        return self.loss(examples)
+
+    def _features(self, z: torch.Tensor) -> torch.Tensor:
+        """Columns of the field that multiply the output-layer weights and biases: ``(m, dim, p)``."""
+        slow = (z * (1 - self.fast_mask)).to(self._dtype)
+        one = torch.ones(len(z), 1, dtype=z.dtype)
+        base = torch.cat([_hidden(self.net, slow).double(), one], dim=1)
+        per_output = []
+        for i in range(self.dim):
+            cols = [base]
+            for j in range(self.dim):
+                if self.fast_mask[j] > 0:
+                    coef = torch.cat([_hidden(self.coefficients, slow).double(), one], dim=1)
+                    cols.append(coef * (self.a_scale[i, j].double() * z[:, j : j + 1]))
+            per_output.append(torch.cat(cols, dim=1))
+        return torch.stack(per_output, dim=1)
 
     def _field(self, t: torch.Tensor | float, z: torch.Tensor) -> torch.Tensor:
         """``dz/dt`` in scaled states, physical time: ``time_scale (b(z_slow) + A(z_slow) z_fast)``."""
@@ -264,6 +311,13 @@ class SolverField:
             fz = self.model._field(t, z)
             rows = [torch.autograd.grad(fz[..., i].sum(), z, retain_graph=True)[0] for i in range(z.shape[-1])]
         return torch.stack(rows, dim=-2)
+
+
+def _hidden(mlp: MLP, z: torch.Tensor) -> torch.Tensor:
+    """The last hidden layer's activations of ``mlp`` at ``z``."""
+    for layer in mlp.layers[:-1]:
+        z = mlp.act.function(layer(z))
+    return z
 
 
 def _numpy_layers(mlp: MLP) -> list[tuple[np.ndarray, np.ndarray]]:
