@@ -28,8 +28,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from dyncore_solvers.step_grid import stiff_data
+from dyncore_systems.van_der_pol import KNOWN_PERIODS
 
 import dyncore
+from dyncore.cycles import cycle_fidelity
 from dyncore.evaluation import evaluate
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
@@ -49,8 +52,10 @@ class Row:
     """One row of the table: a model (by name, hyperparameters and recipe) trained on one system's data.
 
     ``trained=False`` evaluates the model as built (e.g. a known model alone). ``data`` overrides
-    the system's reference data options (e.g. a batch of trajectories); ``options`` are trainer
-    options on top of the recipe's.
+    the system's reference data options (e.g. a batch of trajectories), or is a function of the
+    system that returns the training data; ``options`` are trainer options on top of the recipe's.
+    ``params`` are the system's parameters (``{"mu": 1000.0}``); ``cycles`` adds the limit-cycle
+    check (:func:`dyncore.cycles.cycle_fidelity`) on the same held-out seed.
     """
 
     system: str
@@ -62,6 +67,8 @@ class Row:
     data: dict[str, Any] | None = None
     trained: bool = True
     evaluate: dict[str, Any] = field(default_factory=dict)  # extra options of dyncore.evaluate
+    params: dict[str, Any] = field(default_factory=dict)
+    cycles: bool = False
 
     @property
     def key(self) -> str:
@@ -82,14 +89,24 @@ ROWS: list[Row] = [
     # field is as stiff as the PDE's, and an adaptive solver would take thousands of tiny steps on it.
     Row("kuramoto_sivashinsky", "node", "node", {"hidden": 128, "rollout_solver": "rk4"}),
     Row("kuramoto_sivashinsky", "rnn", "rnn", {"hidden": 64}),
+    # stiff Van der Pol (issue 13 item 2): the stiff recipe on 4 random starts in [-3, 3]^2 (data seed 0, the held-out
+    # starts use seed 1) sampled on radau's own steps over 1.2 periods, which resolve every jump; evaluated with radau,
+    # plus the limit-cycle check from settled and from raw random starts (see docs/stiff-systems.md)
+    *[Row("van_der_pol", f"stiff_node mu={mu:g}", "stiff_node", recipe="stiff", params={"mu": mu}, cycles=True,
+          data=lambda system: stiff_data(system, batch=4, seed=0, periods=1.2),
+          evaluate={"dt": KNOWN_PERIODS[mu] / 250})
+      for mu in (100.0, 1000.0)],
 ]
 
 
 def train_and_evaluate(spec: Row, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     """Train ``spec`` with ``seed`` (unless untrained) and evaluate it on the held-out starts."""
-    system = dyncore.systems.create(spec.system)
-    data = system.simulate(**(DATA[spec.system] if spec.data is None else spec.data))
-    row: dict[str, Any] = {"system": spec.system, "model": spec.label, "name": spec.model, "hparams": spec.hparams,
+    system = dyncore.systems.create(spec.system, **spec.params)
+    if callable(spec.data):
+        data = spec.data(system)
+    else:
+        data = system.simulate(**(DATA[spec.system] if spec.data is None else spec.data))
+    row: dict[str, Any] = {"system": spec.system, "params": spec.params, "model": spec.label, "name": spec.model, "hparams": spec.hparams,
                            "recipe": spec.recipe, "seed": seed, "points": data.n, "batch": data.batch}
     start = time.perf_counter()
     if spec.trained:
@@ -111,6 +128,9 @@ def train_and_evaluate(spec: Row, seed: int, args: argparse.Namespace) -> dict[s
     row["train_s"] = time.perf_counter() - start
     start = time.perf_counter()
     row["metrics"] = evaluate(model, system, n_tests=args.n_tests, seed=args.eval_seed, **spec.evaluate)
+    if spec.cycles:
+        row["cycles"] = cycle_fidelity(model.model if hasattr(model, "model") else model, system,
+                                       n_tests=args.n_tests, seed=args.eval_seed)
     row["eval_s"] = time.perf_counter() - start
     return row
 
@@ -197,9 +217,44 @@ def markdown(rows: list[dict[str, Any]], command: str, args: argparse.Namespace)
         "truth's from the same starts; in brackets the noise floor, the same distance between the two halves "
         "of the truth's own long runs (finite samples keep even the truth above 0).",
     ]
+    lines += _cycle_lines(rows)
     if notes:
         lines += ["", "Notes:", *notes]
     return "\n".join(lines)
+
+
+def _cycle_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """The limit-cycle table of the rows that ran :func:`dyncore.cycles.cycle_fidelity`: medians and max over seeds and starts."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        if "cycles" in row:
+            groups.setdefault((row["system"], row["model"]), []).append(row)
+    if not groups:
+        return []
+    lines = ["", "Limit cycles (held-out seed as above; settled: starts on the true cycle, as evaluate draws them; random: "
+             "raw random starts in the training box). Period and amplitude errors |model / truth - 1|: median [max] over "
+             "every start on a cycle of every seed.", "",
+             "| system | model | seeds | true period | starts on a cycle (settled / random) | other outcomes | period error "
+             "| amplitude error | train (s) |", "|---|---|---|---|---|---|---|---|---|"]
+    for (system, label), group in groups.items():
+        cells, errors, others = [], {"period_error": [], "amplitude_error": []}, []
+        for kind in ("settled", "random"):
+            statuses = [s for r in group for s in r["cycles"][kind]["statuses"]]
+            cells.append(f"{statuses.count('cycle')}/{len(statuses)}")
+            others += [s for s in statuses if s != "cycle"]
+            for r in group:
+                periods, truth = r["cycles"][kind].get("periods") or [], r["cycles"].get("true_period")
+                errors["period_error"] += [abs(p / truth - 1) for p in periods if p and truth]
+        amp = [r["cycles"][kind]["amplitude_error"] for r in group for kind in ("settled", "random")]
+        amp_cell = (f"{100 * float(np.median([a['median'] for a in amp if a])):.2f} % "
+                    f"[{100 * max(a['max'] for a in amp if a):.2f} %]") if any(amp) else "-"
+        per = errors["period_error"]
+        per_cell = f"{100 * float(np.median(per)):.2f} % [{100 * max(per):.2f} %]" if per else "-"
+        other = ", ".join(f"{others.count(s)} {s}" for s in sorted(set(others))) or "none"
+        true_period = group[0]["cycles"].get("true_period")
+        lines.append(f"| {system} | {label} | {len(group)} | {fmt(true_period, '.1f')} | {' / '.join(cells)} | {other} | "
+                     f"{per_cell} | {amp_cell} | {fmt(_median([r['train_s'] for r in group]), '.0f')} |")
+    return lines
 
 
 def write_docs(text: str) -> None:
