@@ -70,6 +70,8 @@ class NeuralODE(Model):
                 raise ConfigError(f"model 'node': {key} must be a dict of solver options, got {hp[key]!r}")
         self._solver(hp["rollout_solver"], hp["rollout_options"], need_grad=False)  # a bad name or option fails now, not in predict
         self.tableau = TABLEAUS.get(hp["solver"])
+        if self.tableau is None:  # a solver it cannot train through (radau, bdf) fails now, before any run is written
+            self._solver(hp["solver"] + ("_adjoint" if hp["adjoint"] else ""), hp["solver_options"], need_grad=True)
         self.nfe = 0
         self._workspaces: list[Workspace] = []
 
@@ -228,7 +230,10 @@ class NeuralODE(Model):
             raise UnknownNameError("solver", name, dyncore.solvers.names(), f"model 'node': {hint}see `dyncore list solvers`")
         solver = dyncore.solvers.create(name, **options)
         if need_grad and not solver.differentiable:
-            raise ConfigError(f"model 'node': solver {name!r} is not differentiable; train with 'rk4' or 'dopri5'")
+            raise ConfigError(
+                f"model {self.name!r}: solver {name!r} is not differentiable, so the model cannot train through it; train "
+                "with 'rk4' or 'dopri5' (for a stiff system: --recipe stiff, model stiff_node, which predicts with radau)"
+            )
         return solver
 
     # -- prediction ------------------------------------------------------------------------

@@ -163,12 +163,14 @@ class StiffNODE(NeuralODE):
         data (mu = 1000): from a random start it drives ``A`` to zero and stalls (spurious fixed
         points), and from this solution its first steps (a fixed size per weight) wreck it.
         """
-        x0, x1, h = (examples[k].double() for k in ("x0", "x1", "h"))
+        x, h = examples["x"].double(), examples["h"].double()
         with torch.no_grad():
-            rate = (x1 - x0) / h
+            span = h.sum(-1, keepdim=True)
+            rate = (x[:, -1] - x[:, 0]) / span
             weight = 1.0 / torch.sqrt((rate**2).sum(-1, keepdim=True) + 1.0)
             fast = [j for j in range(self.dim) if self.fast_mask[j] > 0]
-            design = (self._features(x0) + self._features(x1)) / 2  # (m, dim, p)
+            features = [self._features(x[:, j]) for j in range(x.shape[1])]  # per point: (m, dim, p)
+            design = sum((h[:, j, None, None] / span[..., None]) * (features[j] + features[j + 1]) / 2 for j in range(h.shape[1]))
             for i in range(self.dim):
                 cols = design[:, i] * weight
                 norms = cols.norm(dim=0).clamp_min(1e-300)
@@ -205,40 +207,36 @@ class StiffNODE(NeuralODE):
     def _scaled_field(self, z: torch.Tensor) -> torch.Tensor:
         """``dz/dtau`` (tau: time in slow units) for scaled states ``(..., dim)``."""
         slow = z * (1 - self.fast_mask)
-        out = self.net(slow)
-        if self.fast_mask.any():
-            a = self.coefficients(slow).reshape(*z.shape[:-1], self.dim, self.dim) * self.a_scale
-            out = out + (a @ (z * self.fast_mask).unsqueeze(-1)).squeeze(-1)
-        return out
+        a = self.coefficients(slow).reshape(*z.shape[:-1], self.dim, self.dim) * self.a_scale  # zero without fast components
+        return self.net(slow) + (a @ (z * self.fast_mask).unsqueeze(-1)).squeeze(-1)
 
     def examples(self, trajectory: Trajectory, lookahead: int = 1) -> dict[str, torch.Tensor]:
-        """Every data interval: scaled end states ``x0``, ``x1`` (m, dim) and its step ``h`` (m, 1) in slow time."""
-        if lookahead_value(lookahead) != 1:
-            raise ConfigError(
-                "model 'stiff_node' scores each data interval by the implicit trapezoidal rule; lookahead must be 1, "
-                f"got {lookahead}"
-            )
+        """Every run of ``lookahead`` data intervals: scaled states ``x`` (m, lookahead + 1, dim), steps ``h`` (m, lookahead) in slow time."""
+        k = lookahead_value(lookahead)
         self._require_built()
-        check_data(self.name, trajectory, self.dim, 2, "one data interval")
+        check_data(self.name, trajectory, self.dim, k + 1, f"lookahead {k} needs {k} intervals after each start")
         x = states_3d(trajectory)
         z = (x - self.norm.mean.double().cpu().numpy()) / self.norm.scale.double().cpu().numpy()
         n, batch, dim = z.shape
-        h = np.repeat(np.diff(trajectory.t) * float(self.time_scale), batch)[:, None]
+        m = n - k
+        steps = np.diff(trajectory.t) * float(self.time_scale)
+        states = np.stack([z[j : j + m] for j in range(k + 1)], axis=1)  # (m, k + 1, batch, dim)
+        h = np.stack([steps[j : j + m] for j in range(k)], axis=1)  # (m, k)
         device = self.device
         return {
-            "x0": as_tensor(z[:-1].reshape(-1, dim), self._dtype, device),
-            "x1": as_tensor(z[1:].reshape(-1, dim), self._dtype, device),
-            "h": as_tensor(h, self._dtype, device),
+            "x": as_tensor(states.transpose(0, 2, 1, 3).reshape(m * batch, k + 1, dim), self._dtype, device),
+            "h": as_tensor(np.repeat(h, batch, axis=0), self._dtype, device),
         }
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Mean relative residual of the implicit trapezoidal rule: ``|r|^2 / (|mean rate|^2 + 1)`` per interval."""
-        x0, x1, h = batch["x0"], batch["x1"], batch["h"]
+        """Mean relative residual of the (composite) implicit trapezoidal rule: ``|r|^2 / (|mean rate|^2 + 1)`` per example."""
+        x, h = batch["x"], batch["h"]
         self.nfe += 1
-        g = self._scaled_field(torch.cat([x0, x1]))
-        rate = (x1 - x0) / h
-        residual = rate - (g[: len(x0)] + g[len(x0) :]) / 2
-        return ((residual**2).sum(-1) / ((rate**2).sum(-1) + 1.0)).mean()
+        g = self._scaled_field(x)  # (m, k + 1, dim)
+        span = h.sum(-1, keepdim=True)
+        rate = (x[:, -1] - x[:, 0]) / span
+        quadrature = ((h / span)[..., None] * (g[:, :-1] + g[:, 1:]) / 2).sum(1)
+        return (((rate - quadrature) ** 2).sum(-1) / ((rate**2).sum(-1) + 1.0)).mean()
 
     def rollout(self, context: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """Integrate the learned field from ``context[0]`` with ``rollout_solver``, each start on its own.
