@@ -8,7 +8,7 @@ models and trainers are judged, so every number comes from this one script. Usag
 
     python benchmarks/fidelity.py [--epochs N] [--seeds 0 1 2] [--eval-seed 1] [--n-tests 20]
                                   [--systems lorenz ...] [--models node rnn ...] [--json out.json]
-                                  [--write-docs] [--threads 1]
+                                  [--write-docs] [--threads 1] [--cycles-only]
 
 Each row of :data:`ROWS` is trained once per training seed; the table reports medians and spreads
 over seeds and held-out starts (never a chosen seed).
@@ -127,7 +127,8 @@ def train_and_evaluate(spec: Row, seed: int, args: argparse.Namespace) -> dict[s
         row.update(status="untrained", final_loss=None, epochs=0)
     row["train_s"] = time.perf_counter() - start
     start = time.perf_counter()
-    row["metrics"] = evaluate(model, system, n_tests=args.n_tests, seed=args.eval_seed, **spec.evaluate)
+    if not args.cycles_only:
+        row["metrics"] = evaluate(model, system, n_tests=args.n_tests, seed=args.eval_seed, **spec.evaluate)
     if spec.cycles:
         row["cycles"] = cycle_fidelity(model.model if hasattr(model, "model") else model, system,
                                        n_tests=args.n_tests, seed=args.eval_seed)
@@ -280,6 +281,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path, default=None, help="also write every number here")
     parser.add_argument("--write-docs", action="store_true", help="replace the table in docs/benchmarks.md")
+    parser.add_argument("--cycles-only", action="store_true",
+                        help="skip dyncore.evaluate: train and run only the limit-cycle check of the rows that have one")
     args = parser.parse_args()
     args.epochs_override = args.epochs is not None
     args.epochs = 2000 if args.epochs is None else args.epochs
@@ -289,6 +292,8 @@ def main() -> None:
     for spec in ROWS:
         if spec.system not in args.systems or (args.models and spec.label not in args.models):
             continue
+        if args.cycles_only and not spec.cycles:
+            continue
         for seed in args.seeds if spec.trained else args.seeds[:1]:  # an untrained model is the same for every seed
             row = train_and_evaluate(spec, seed, args)
             rows.append(row)
@@ -296,7 +301,7 @@ def main() -> None:
                   f"evaluate {row.get('eval_s', 0.0):.0f} s", file=sys.stderr, flush=True)
             if args.json:
                 args.json.write_text(json.dumps(rows, indent=2, default=float))
-    text = markdown(rows, command.strip(), args)
+    text = "\n".join(_cycle_lines(rows)).strip() if args.cycles_only else markdown(rows, command.strip(), args)
     print(text)
     if args.write_docs:
         write_docs(text)
