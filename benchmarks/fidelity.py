@@ -232,7 +232,7 @@ def _cycle_lines(rows: list[dict[str, Any]]) -> list[str]:
             groups.setdefault((row["system"], row["model"]), []).append(row)
     if not groups:
         return []
-    lines = ["", "Limit cycles (held-out seed as above; settled: starts on the true cycle, as evaluate draws them; random: "
+    lines = ["", "Limit cycles (the held-out seed of --eval-seed, --n-tests starts of each kind; settled: starts on the true cycle, as evaluate draws them; random: "
              "raw random starts in the training box). Period and amplitude errors |model / truth - 1|: median [max] over "
              "every start on a cycle of every seed.", "",
              "| system | model | seeds | true period | starts on a cycle (settled / random) | other outcomes | period error "
@@ -247,10 +247,10 @@ def _cycle_lines(rows: list[dict[str, Any]]) -> list[str]:
                 periods, truth = r["cycles"][kind].get("periods") or [], r["cycles"].get("true_period")
                 errors["period_error"] += [abs(p / truth - 1) for p in periods if p and truth]
         amp = [r["cycles"][kind]["amplitude_error"] for r in group for kind in ("settled", "random")]
-        amp_cell = (f"{100 * float(np.median([a['median'] for a in amp if a])):.2f} % "
-                    f"[{100 * max(a['max'] for a in amp if a):.2f} %]") if any(amp) else "-"
+        amp_cell = (f"{100 * float(np.median([a['median'] for a in amp if a])):.3f} % "
+                    f"[{100 * max(a['max'] for a in amp if a):.3f} %]") if any(amp) else "-"
         per = errors["period_error"]
-        per_cell = f"{100 * float(np.median(per)):.2f} % [{100 * max(per):.2f} %]" if per else "-"
+        per_cell = f"{100 * float(np.median(per)):.3f} % [{100 * max(per):.3f} %]" if per else "-"
         other = ", ".join(f"{others.count(s)} {s}" for s in sorted(set(others))) or "none"
         true_period = group[0]["cycles"].get("true_period")
         lines.append(f"| {system} | {label} | {len(group)} | {fmt(true_period, '.1f')} | {' / '.join(cells)} | {other} | "
