@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
-from dyncore.cycles import limit_cycle
+import dyncore
+from dyncore.cycles import cycle_fidelity, limit_cycle
 from dyncore.errors import ConfigError
 
 
@@ -37,3 +39,23 @@ def test_fixed_points_blow_ups_and_short_runs_are_told_apart():
 def test_bad_arguments_are_one_line_errors(args, message):
     with pytest.raises(ConfigError, match=message):
         limit_cycle(*args)
+
+
+class _SlowerVanDerPol:
+    """A "model" that is Van der Pol at mu = 1 with time running 1 % slow: its period is 1 % longer."""
+
+    def __init__(self, system):
+        self.system = system
+
+    def rollout(self, context, t):
+        return torch.as_tensor(self.system.simulate(context[0].numpy(), t.numpy() / 1.01).x)
+
+
+def test_cycle_fidelity_compares_the_model_with_the_truth_from_the_same_starts():
+    system = dyncore.systems.create("van_der_pol")
+    result = cycle_fidelity(_SlowerVanDerPol(system), system, n_tests=2, periods=6.0, points_per_period=200)
+    assert result["true_period"] == pytest.approx(6.6633, rel=1e-3)
+    for kind in ("settled", "random"):
+        assert result[kind]["statuses"] == ["cycle", "cycle"] and result[kind]["converged"] == 1.0
+        assert result[kind]["period_error"]["median"] == pytest.approx(0.01, abs=2e-3)
+        assert result[kind]["amplitude_error"]["max"] < 2e-3
