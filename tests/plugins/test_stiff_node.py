@@ -99,9 +99,10 @@ def test_a_node_refuses_a_solver_it_cannot_train_through_when_built():
         dyncore.models.create("node", solver="radau")
 
 
-def test_a_node_field_integrates_with_radau_through_autograd_jacobians():
+@pytest.mark.parametrize("solver", ["radau", "bdf"])
+def test_a_node_field_integrates_with_implicit_solvers_through_autograd_jacobians(solver):
     data = dyncore.simulate("van_der_pol", t=np.linspace(0.0, 5.0, 101))
-    model = dyncore.models.create("node", hidden=8, rollout_solver="radau")
+    model = dyncore.models.create("node", hidden=8, rollout_solver=solver)
     model.prepare(data)
     out = model.rollout(torch.as_tensor(data.x[:1]), torch.as_tensor(data.t))
     assert out.shape == data.x.shape and torch.all(torch.isfinite(out))
