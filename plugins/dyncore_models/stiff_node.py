@@ -1,10 +1,9 @@
 """A Neural ODE for stiff systems: range-scaled states, slow-scaled time, a field affine in the fast states,
 trained on the implicit trapezoidal rule and integrated by an implicit solver.
 
-Learning a stiff field fails in three places that this model treats one by one (the first two as in
-Kim et al., "Stiff neural ordinary differential equations", Chaos 31, 093122, 2021):
+Learning a stiff field fails in four places that this model treats one by one:
 
-- scale: each state is scaled by its range (not its standard deviation, which the rare fast
+- scale (as in Kim et al., "Stiff neural ordinary differential equations", Chaos 31, 093122, 2021): each state is scaled by its range (not its standard deviation, which the rare fast
   excursions dominate) and time by the *slow* scale, the time-weighted median rate of the data, so
   the slow motion has rates of order one;
 - the training integrator: each data interval is scored by the residual of the implicit
@@ -15,7 +14,9 @@ Kim et al., "Stiff neural ordinary differential equations", Chaos 31, 093122, 20
   large terms; an MLP cannot place it to a few per cent. Components flagged ``fast`` enter the
   field affinely, ``g(z) = b(z_slow) + A(z_slow) z_fast`` (the singular-perturbation normal form),
   so the manifold is the ratio of two smooth learned functions. With no fast component the field
-  is a plain MLP.
+  is a plain MLP;
+- optimisation: the field is linear in the output layers, which :meth:`StiffNODE.fit_closed_form`
+  solves by least squares on random hidden features (Adam stalls on this loss at mu = 1000).
 
 Predictions use ``rollout_solver`` (``radau`` by default), whose Newton iterations get the learned
 field's Jacobian by autograd.
@@ -59,8 +60,11 @@ class StiffNODE(NeuralODE):
             states): the integrator of :meth:`rollout`; implicit solvers get the Jacobian by autograd.
         dtype (``float64``: the slow manifold of a stiff system is a small difference of large terms).
 
-    Trains with lookahead 1 on any sampling grid, regular or not (use one that resolves the fast
-    phases, e.g. an implicit solver's own steps: :func:`dyncore_solvers.step_grid.stiff_data`).
+    Trains on any sampling grid, regular or not (use one that resolves the fast phases, e.g. an
+    implicit solver's own steps: :func:`dyncore_solvers.step_grid.stiff_data`), by default in
+    closed form (:meth:`fit_closed_form`, the ``closed_form`` trainer); a gradient trainer also works
+    on :meth:`loss` but stalls on strongly stiff data (see docs/stiff-systems.md). A lookahead
+    ``k`` scores ``k`` intervals at once by the composite trapezoidal rule.
     """
 
     name = "stiff_node"
