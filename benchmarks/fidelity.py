@@ -9,6 +9,7 @@ models and trainers are judged, so every number comes from this one script. Usag
     python benchmarks/fidelity.py [--epochs N] [--seeds 0 1 2] [--eval-seed 1] [--n-tests 20]
                                   [--systems lorenz ...] [--models node rnn ...] [--json out.json]
                                   [--write-docs] [--threads 1] [--persistence LT] [--runs DIR]
+                                  [--cycles-only]
 
 ``--persistence LT`` adds a column "chaos lasts": every trained model also runs for LT Lyapunov times
 from 8 starts (:func:`dyncore.persistence.chaos_persistence`, windows of min(100, LT)), and the cell is
@@ -34,8 +35,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from dyncore_solvers.step_grid import stiff_data
+from dyncore_systems.van_der_pol import KNOWN_PERIODS
 
 import dyncore
+from dyncore.cycles import cycle_fidelity
 from dyncore.evaluation import evaluate
 from dyncore.persistence import FATES, chaos_persistence, format_lasts
 
@@ -56,8 +60,10 @@ class Row:
     """One row of the table: a model (by name, hyperparameters and recipe) trained on one system's data.
 
     ``trained=False`` evaluates the model as built (e.g. a known model alone). ``data`` overrides
-    the system's reference data options (e.g. a batch of trajectories); ``options`` are trainer
-    options on top of the recipe's.
+    the system's reference data options (e.g. a batch of trajectories), or is a function of the
+    system that returns the training data; ``options`` are trainer options on top of the recipe's.
+    ``params`` are the system's parameters (``{"mu": 1000.0}``); ``cycles`` adds the limit-cycle
+    check (:func:`dyncore.cycles.cycle_fidelity`) on the same held-out seed.
     """
 
     system: str
@@ -71,6 +77,8 @@ class Row:
     evaluate: dict[str, Any] = field(default_factory=dict)  # extra options of dyncore.evaluate
     #: Extra measurements ``extra(model, system, eval_seed) -> {name: value}``, reported as notes.
     extra: Callable[[Any, Any, int], dict[str, float]] | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    cycles: bool = False
 
     @property
     def key(self) -> str:
@@ -158,14 +166,24 @@ ROWS: list[Row] = [
     *(Row("kuramoto_sivashinsky", label, "semilinear", hparams, data=KS_BATCH, options=KS_TRAINING, extra=ks_statistics)
       for label, hparams in (("semilinear-known", {**KS_SEMILINEAR, "linear": "known", "known": "kuramoto_sivashinsky"}),
                              ("semilinear-learned", KS_SEMILINEAR))),
+    # stiff Van der Pol (issue 13 item 2): the stiff recipe on 4 random starts in [-3, 3]^2 (data seed 0, the held-out
+    # starts use seed 1) sampled on radau's own steps over 1.2 periods, which resolve every jump; evaluated with radau,
+    # plus the limit-cycle check from settled and from raw random starts (see docs/stiff-systems.md)
+    *[Row("van_der_pol", f"stiff_node mu={mu:g}", "stiff_node", recipe="stiff", params={"mu": mu}, cycles=True,
+          data=lambda system: stiff_data(system, batch=4, seed=0, periods=1.2),
+          evaluate={"dt": KNOWN_PERIODS[mu] / 250})
+      for mu in (100.0, 1000.0)],
 ]
 
 
 def train_and_evaluate(spec: Row, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     """Train ``spec`` with ``seed`` (unless untrained) and evaluate it on the held-out starts."""
-    system = dyncore.systems.create(spec.system)
-    data = system.simulate(**(DATA[spec.system] if spec.data is None else spec.data))
-    row: dict[str, Any] = {"system": spec.system, "model": spec.label, "name": spec.model, "hparams": spec.hparams,
+    system = dyncore.systems.create(spec.system, **spec.params)
+    if callable(spec.data):
+        data = spec.data(system)
+    else:
+        data = system.simulate(**(DATA[spec.system] if spec.data is None else spec.data))
+    row: dict[str, Any] = {"system": spec.system, "params": spec.params, "model": spec.label, "name": spec.model, "hparams": spec.hparams,
                            "recipe": spec.recipe, "seed": seed, "points": data.n, "batch": data.batch}
     start = time.perf_counter()
     if spec.trained:
@@ -188,9 +206,13 @@ def train_and_evaluate(spec: Row, seed: int, args: argparse.Namespace) -> dict[s
         row.update(status="untrained", final_loss=None, epochs=0)
     row["train_s"] = time.perf_counter() - start
     start = time.perf_counter()
-    row["metrics"] = evaluate(model, system, n_tests=args.n_tests, seed=args.eval_seed, **spec.evaluate).to_dict()
+    if not args.cycles_only:
+        row["metrics"] = evaluate(model, system, n_tests=args.n_tests, seed=args.eval_seed, **spec.evaluate).to_dict()
     if spec.extra is not None:
         row["extra"] = spec.extra(model.model if isinstance(model, dyncore.Run) else model, system, args.eval_seed)
+    if spec.cycles:
+        row["cycles"] = cycle_fidelity(model.model if isinstance(model, dyncore.Run) else model, system,
+                                       n_tests=args.n_tests, seed=args.eval_seed)
     row["eval_s"] = time.perf_counter() - start
     if args.persistence:
         start = time.perf_counter()
@@ -315,9 +337,44 @@ def markdown(rows: list[dict[str, Any]], command: str, args: argparse.Namespace)
            "(\">T\": the median start never stopped), and how many stopped, onto what (docs/chaos-and-metrics.md)."
            if persistence else ""),
     ]
+    lines += _cycle_lines(rows)
     if notes:
         lines += ["", "Notes:", *notes]
     return "\n".join(lines)
+
+
+def _cycle_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """The limit-cycle table of the rows that ran :func:`dyncore.cycles.cycle_fidelity`: medians and max over seeds and starts."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        if "cycles" in row:
+            groups.setdefault((row["system"], row["model"]), []).append(row)
+    if not groups:
+        return []
+    lines = ["", "Limit cycles (the held-out seed of --eval-seed, --n-tests starts of each kind; settled: starts on the true cycle, as evaluate draws them; random: "
+             "raw random starts in the training box). Period and amplitude errors |model / truth - 1|: median [max] over "
+             "every start on a cycle of every seed.", "",
+             "| system | model | seeds | true period | starts on a cycle (settled / random) | other outcomes | period error "
+             "| amplitude error | train (s) |", "|---|---|---|---|---|---|---|---|---|"]
+    for (system, label), group in groups.items():
+        cells, errors, others = [], {"period_error": [], "amplitude_error": []}, []
+        for kind in ("settled", "random"):
+            statuses = [s for r in group for s in r["cycles"][kind]["statuses"]]
+            cells.append(f"{statuses.count('cycle')}/{len(statuses)}")
+            others += [s for s in statuses if s != "cycle"]
+            for r in group:
+                periods, truth = r["cycles"][kind].get("periods") or [], r["cycles"].get("true_period")
+                errors["period_error"] += [abs(p / truth - 1) for p in periods if p and truth]
+        amp = [r["cycles"][kind]["amplitude_error"] for r in group for kind in ("settled", "random")]
+        amp_cell = (f"{100 * float(np.median([a['median'] for a in amp if a])):.3f} % "
+                    f"[{100 * max(a['max'] for a in amp if a):.3f} %]") if any(amp) else "-"
+        per = errors["period_error"]
+        per_cell = f"{100 * float(np.median(per)):.3f} % [{100 * max(per):.3f} %]" if per else "-"
+        other = ", ".join(f"{others.count(s)} {s}" for s in sorted(set(others))) or "none"
+        true_period = group[0]["cycles"].get("true_period")
+        lines.append(f"| {system} | {label} | {len(group)} | {fmt(true_period, '.1f')} | {' / '.join(cells)} | {other} | "
+                     f"{per_cell} | {amp_cell} | {fmt(_median([r['train_s'] for r in group]), '.0f')} |")
+    return lines
 
 
 def write_docs(text: str) -> None:
@@ -347,6 +404,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--persistence", type=float, default=None, metavar="LT",
                         help="also run each trained model for LT Lyapunov times and report how long it stays chaotic")
     parser.add_argument("--runs", type=Path, default=None, help="also save every trained run here, as SYSTEM/LABEL/seedK")
+    parser.add_argument("--cycles-only", action="store_true",
+                        help="skip dyncore.evaluate: train and run only the limit-cycle check of the rows that have one")
     args = parser.parse_args(argv)
     args.epochs_override = args.epochs is not None
     args.epochs = 2000 if args.epochs is None else args.epochs
@@ -356,6 +415,8 @@ def main(argv: list[str] | None = None) -> None:
     for spec in ROWS:
         if spec.system not in args.systems or (args.models and spec.label not in args.models):
             continue
+        if args.cycles_only and not spec.cycles:
+            continue
         for seed in args.seeds if spec.trained else args.seeds[:1]:  # an untrained model is the same for every seed
             row = train_and_evaluate(spec, seed, args)
             rows.append(row)
@@ -363,7 +424,7 @@ def main(argv: list[str] | None = None) -> None:
                   f"evaluate {row.get('eval_s', 0.0):.0f} s", file=sys.stderr, flush=True)
             if args.json:
                 args.json.write_text(json.dumps(rows, indent=2, default=float))
-    text = markdown(rows, command.strip(), args)
+    text = "\n".join(_cycle_lines(rows)).strip() if args.cycles_only else markdown(rows, command.strip(), args)
     print(text)
     if args.write_docs:
         write_docs(text)

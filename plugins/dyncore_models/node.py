@@ -76,6 +76,8 @@ class NeuralODE(VectorFieldModel):
         if hp["adjoint"]:  # and a training solver without an adjoint fails now, not at the first epoch
             self._solver(hp["solver"], {**hp["solver_options"], "adjoint": True}, need_grad=True)
         self.tableau = TABLEAUS.get(hp["solver"])
+        if self.tableau is None and not hp["adjoint"]:  # a solver it cannot train through (radau, bdf) fails now, before any run is written
+            self._solver(hp["solver"], hp["solver_options"], need_grad=True)
         self._workspaces: list[Workspace] = []
 
     # -- construction ----------------------------------------------------------------------
@@ -239,7 +241,10 @@ class NeuralODE(VectorFieldModel):
                               f"ones, e.g. 'rk4' or 'dopri5'); {name!r} has none")
         solver = dyncore.solvers.create(name, **options)
         if need_grad and not solver.differentiable:
-            raise ConfigError(f"model 'node': solver {name!r} is not differentiable; train with 'rk4' or 'dopri5'")
+            raise ConfigError(
+                f"model {self.name!r}: solver {name!r} is not differentiable, so the model cannot train through it; train "
+                "with 'rk4' or 'dopri5' (for a stiff system: --recipe stiff, model stiff_node, which predicts with radau)"
+            )
         return solver
 
     # -- prediction ------------------------------------------------------------------------

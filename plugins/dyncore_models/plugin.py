@@ -15,3 +15,4 @@ def register_models(registry):
         "semilinear", "dyncore_models.semilinear:SemilinearModel",
         summary="Semilinear PDE model u_t = L u + N(u) on a periodic grid, L diagonal in Fourier space, ETDRK4 (learned or known L)",
     )
+    registry.add("stiff_node", "dyncore_models.stiff_node:StiffNODE", summary="Neural ODE for stiff systems: range-scaled states, slow time, trapezoidal training, radau rollout")

@@ -199,10 +199,20 @@ def autograd_jacobian(f: Callable, t: torch.Tensor, x: torch.Tensor) -> torch.Te
 
     One backward pass per output component: states are independent, so the gradient of the summed
     component ``i`` with respect to ``x`` is row ``i`` of every state's Jacobian.
+
+    Raises:
+        SolverError: ``f`` is not differentiable by autograd (a numpy field), naming the two fixes.
     """
     with torch.enable_grad():
         x = x.detach().requires_grad_(True)
         fx = f(t, x)
+        if not fx.requires_grad:
+            name = getattr(f, "__qualname__", type(f).__name__)
+            raise SolverError(
+                f"an implicit solver needs the Jacobian of the vector field, but {name} is not differentiable by autograd "
+                "(its output does not depend on the state through torch operations); give it a jacobian(t, x) method or "
+                "integrate it with an explicit solver such as 'dopri5'"
+            )
         rows = [torch.autograd.grad(fx[:, i].sum(), x, retain_graph=True)[0] for i in range(x.shape[-1])]
     return torch.stack(rows, dim=-2)
 

@@ -19,3 +19,4 @@ def register_recipes(registry):
     registry.add("blog", "dyncore_training.recipes:Blog", summary="The reference article's recipe: full-batch Adam, lr 1e-2 then 1e-3 for the last 10%, lookahead 1")
     registry.add("chaotic", "dyncore_training.recipes:Chaotic",
                  summary="Chaotic ODEs from one clean trajectory (Lorenz): smooth 2 x 128 GELU NODE, multistep trainer (docs/recipes.md)")
+    registry.add("stiff", "dyncore_training.stiff_recipes:Stiff", summary="Stiff systems: stiff_node fitted in closed form on the implicit trapezoidal residual, radau rollout")

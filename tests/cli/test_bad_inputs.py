@@ -275,6 +275,9 @@ CASES = [
      r"has 32 grid points, the data 64"),
     ("train node lorenz.npz -o run --resume --recipe blog", 2, r"a resumed run keeps the recipe it was trained with; drop the recipe"),
     ("compare lorenz.npz --models nodee -o c", 2, r"unknown model 'nodee'; did you mean 'node'"),
+    # stiff solvers need a model with a differentiable field (issue 13): refused before any run is written
+    ("train node lorenz.npz -o r --hparam solver=radau", 2, r"solver 'radau' is not differentiable.*--recipe stiff"),
+    ("train rnn lorenz.npz -o r --recipe stiff", 2, r"recipe 'stiff' is made for stiff_node, not 'rnn'"),
     ("compare lorenz.npz --models node --seeds 0 -o c", 2, r"seeds must be a positive integer"),
     ("compare lorenz.npz --models node --system lorenzz -o c", 2, r"unknown system 'lorenzz'"),
     ("persistence run -o k.txt", 2, r"cannot save a figure as k.txt: use a .png"),
