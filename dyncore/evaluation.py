@@ -169,6 +169,9 @@ class Evaluation(dict):
         noise_floor: the same distances between the truth's first and second halves (truth against truth).
         long_run: "ok", "blew up", "escaped" or "failed"; only "ok" runs get a learned lambda_1 and a model K.
         notes: why a number is missing or should be read with care.
+        persistence: with ``evaluate(persistence=LT)``, the chaos-persistence summary
+            (:func:`dyncore.persistence.chaos_persistence`): how long each long free run stayed chaotic.
+        cycles: with ``evaluate(cycles=True)``, the limit-cycle comparison (:func:`dyncore.cycles.cycle_fidelity`).
 
     For one release an Evaluation is also the dict ``evaluate`` used to return (``result["vpt"]["0.5"]``):
     code that stores, pickles or serialises it keeps working, and reading it by string key
@@ -185,6 +188,8 @@ class Evaluation(dict):
     noise_floor: Distances
     long_run: str
     notes: list[str] = field(default_factory=list)
+    persistence: dict[str, Any] | None = None
+    cycles: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         dict.update(self, self.to_dict())  # the legacy mapping view, filled once: the fields are frozen
@@ -202,6 +207,8 @@ class Evaluation(dict):
             "noise_floor": _plain(self.noise_floor),
             "long_run": self.long_run,
             "notes": list(self.notes),
+            **({"persistence": self.persistence} if self.persistence is not None else {}),
+            **({"cycles": self.cycles} if self.cycles is not None else {}),
         }
 
     def __getitem__(self, key: str) -> Any:
@@ -407,6 +414,8 @@ def evaluate(
     thresholds: tuple[float, ...] = (0.5, 0.05),
     lyapunov_steps: int | None = None,
     n_exponents: int | None = None,
+    persistence: float | None = None,
+    cycles: bool = False,
 ) -> Evaluation:
     """Measure how well a trained model reproduces a system, short and long term.
 
@@ -432,6 +441,11 @@ def evaluate(
         lyapunov_steps: steps averaged over per start for the Lyapunov exponents (default 1000, more
             where that is under 10 Lyapunov times: a shorter finite-time exponent's sign means little).
         n_exponents: how many leading exponents to measure (default: up to 3).
+        persistence: also run 8 free runs for this many Lyapunov times and report when, if ever, each
+            stops being chaotic (0-1 K per window of min(100, LT); needs a positive lambda_1). Off by default:
+            it takes minutes.
+        cycles: also compare the limit cycles of model and system (period and amplitude from settled
+            and raw random starts; needs a system with a published period), as for stiff Van der Pol.
     Returns:
         An :class:`Evaluation`: ``model``, ``system``, ``setup`` (dt, counts, seed, lengths),
         ``vpt`` (per threshold, see :func:`dyncore.metrics.valid_prediction_times`),
@@ -469,7 +483,32 @@ def evaluate(
         true_source=plan.true_source,
     )
     return Evaluation(model.config().get("model"), plan.system_name, setup, vpt, lyapunov, late.zero_one, late.distances,
-                      late.noise_floor, late.long_run, notes)
+                      late.noise_floor, late.long_run, notes, _persistence(model, plan, persistence, seed, notes),
+                      _cycles(model, plan, cycles, n_tests, seed))
+
+
+def _persistence(model: Model, plan: Plan, lyapunov_times: float | None, seed: int, notes: list[str]) -> dict[str, Any] | None:
+    """The chaos-persistence summary over ``lyapunov_times``, or None when not asked for or not measurable."""
+    if not lyapunov_times:
+        return None
+    if plan.system is None or not plan.lam:
+        notes.append("chaos persistence needs held-out starts from a system with a positive lambda_1; skipped")
+        return None
+    from dyncore.persistence import chaos_persistence
+
+    return chaos_persistence(model, plan.system, duration=lyapunov_times / plan.lam, window=min(100.0, lyapunov_times) / plan.lam,
+                             n_starts=8, dt=plan.dt, seed=seed, progress=False).summary()
+
+
+def _cycles(model: Model, plan: Plan, asked: bool, n_tests: int, seed: int) -> dict[str, Any] | None:
+    """The limit-cycle comparison, or None when not asked for."""
+    if not asked:
+        return None
+    if plan.system is None:
+        raise ConfigError("cycles=True compares against a system's limit cycle; give the system, not held-out data")
+    from dyncore.cycles import cycle_fidelity
+
+    return cycle_fidelity(model, plan.system, n_tests=n_tests, seed=seed)
 
 
 def format_table(result: Evaluation | dict[str, Any]) -> str:
@@ -506,6 +545,21 @@ def format_table(result: Evaluation | dict[str, Any]) -> str:
     rows.append(("histogram distance (TV)", distance("histogram")))
     rows.append(("sliced Wasserstein (sigma)", distance("sliced_wasserstein")))
     rows.append(("power-spectrum distance", distance("power_spectrum")))
+    if result.get("persistence"):
+        from dyncore.persistence import format_lasts
+
+        p = result["persistence"]
+        stopped = sum(s is not None for s in p["stopped_per_start"])
+        rows.append((f"chaos lasts ({p['unit']})", f"{format_lasts(p)} (median over {p['n_starts']} runs; {stopped} stopped)"))
+    if result.get("cycles"):
+        c = result["cycles"]
+        rows.append(("true period / amplitude", f"{num(c.get('true_period'))} / {num(c.get('true_amplitude'))}"))
+        for kind in ("settled", "random"):
+            if isinstance(c.get(kind), dict):
+                k = c[kind]
+                rows.append((f"on a cycle from {kind} starts", f"{num(k.get('converged'), '.2f')}, period error "
+                             f"{num((k.get('period_error') or {}).get('median'), '.2%')}, amplitude error "
+                             f"{num((k.get('amplitude_error') or {}).get('median'), '.2%')}"))
     width = max(len(r[0]) for r in rows)
     s = result["setup"]
     head = f"{result['model']} on {result['system'] or 'data'}: {s['n_tests']} held-out starts, dt = {s['dt']:g}, seed {s['seed']}"

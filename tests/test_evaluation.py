@@ -262,3 +262,13 @@ def test_the_stages_can_be_called_on_their_own():
     assert held.test.batch == 2 and held.long is held.test and held.sigma.shape == (3,)
     vpt = short_term(LorenzField(substeps=1), held, plan, (0.5,), notes)
     assert list(vpt) == [0.5] and vpt[0.5].threshold == 0.5 and vpt[0.5].lyapunov_times == pytest.approx(vpt[0.5].mean * 0.906)
+
+
+def test_persistence_and_cycles_are_opt_in_parts_of_the_evaluation():
+    plain = evaluate(LorenzField(substeps=1), "lorenz", **SHORT)
+    assert plain.persistence is None and "persistence" not in plain.to_dict()
+    result = evaluate(LorenzField(substeps=1), "lorenz", **SHORT, persistence=100.0)
+    assert result.persistence["n_starts"] == 8 and result.persistence["fates"] == ["chaotic"] * 8
+    assert json.dumps(result.to_dict()) and "chaos lasts (Lyapunov times)" in format_table(result)
+    with pytest.raises(dyncore.ConfigError, match="no limit-cycle period"):
+        evaluate(LorenzField(substeps=1), "lorenz", **SHORT, cycles=True)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dyncore.defaults import SEMILINEAR_SOLVER
 from dyncore.errors import ConfigError, DataError
 from dyncore.metrics.forecast import model_dtype
 from dyncore.model import Model, learned_vector_field
@@ -102,7 +103,7 @@ def flow_step(dynamics: Any, dt: float) -> Step:
     if isinstance(dynamics, System) and dynamics.has_semilinear_split:
         import dyncore
 
-        solver = dyncore.solvers.create("etdrk4")
+        solver = dyncore.solvers.create(SEMILINEAR_SOLVER)
         span = torch.tensor([0.0, dt], dtype=torch.float64)
 
         def step(x: torch.Tensor) -> torch.Tensor:
