@@ -15,7 +15,7 @@ from dyncore.io import atomic_write
 from dyncore.trajectory import Trajectory
 
 #: Bumped whenever a step's recipe changes, so that stale caches are recomputed.
-CACHE_VERSION = 2
+CACHE_VERSION = 3  # 3: the full demo trains the Lorenz NODE with the chaotic recipe
 
 
 @dataclass
@@ -100,18 +100,22 @@ def snapshot_every(demo: Demo) -> int:
     return epochs(demo) // 8 if demo.quick else 20
 
 
-def train_cached(demo: Demo, name: str, model: str, data: Trajectory, hparams: dict[str, Any], **options: Any) -> dyncore.Run:
-    """Train into ``runs/name`` unless a complete run with the same recipe and data is already there."""
+def train_cached(demo: Demo, name: str, model: str, data: Trajectory, hparams: dict[str, Any], recipe: str | None = None,
+                 **options: Any) -> dyncore.Run:
+    """Train into ``runs/name`` unless a complete run with the same recipe and data is already there.
+
+    With a named ``recipe`` its own epochs and options apply (``docs/recipes.md``); without, the demo's epochs.
+    """
     out = demo.path("runs", name)
-    options = {"epochs": epochs(demo), "seed": demo.seed, "device": demo.device, **options}
+    options = {**({} if recipe else {"epochs": epochs(demo)}), "seed": demo.seed, "device": demo.device, **options}
     if (out / "config.json").exists():
         try:
             run = dyncore.Run.load(out, device=demo.device)
-            same_recipe = all(run.config["trainer"]["options"].get(k) == v for k, v in options.items())
+            same_recipe = run.config.get("recipe") == recipe and all(run.config["trainer"]["options"].get(k) == v for k, v in options.items())
             if run.status == "complete" and same_recipe and run.config["data"]["hash"] == data.content_hash():
                 demo.log(f"  {name}: reusing the trained run in {out}")
                 return run
         except DyncoreError as exc:
             demo.log(f"  {name}: cannot reuse {out} ({exc}); training again")
-    demo.log(f"  {name}: training {model} for {options['epochs']} epochs")
-    return dyncore.train(model, data, hparams=hparams, out=out, force=True, snapshot_every=snapshot_every(demo), **options)
+    demo.log(f"  {name}: training {model} " + (f"with recipe {recipe!r}" if recipe else f"for {options['epochs']} epochs"))
+    return dyncore.train(model, data, hparams=hparams, out=out, force=True, snapshot_every=snapshot_every(demo), recipe=recipe, **options)

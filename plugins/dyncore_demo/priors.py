@@ -12,7 +12,7 @@ from typing import Any
 import dyncore
 from dyncore.report import Section, Table
 from dyncore_demo.base import Demo, epochs, simulate_cached, snapshot_every, train_cached
-from dyncore_demo.schools import RECIPES
+from dyncore_demo.schools import RECIPES, train_command, train_school
 
 #: The known, wrong model: Lorenz at rho 25.2 (the truth: 28).
 KNOWN = {"known": "lorenz", "known_params": {"rho": 25.2}}
@@ -32,7 +32,7 @@ def priors_step(demo: Demo) -> Section:
         data = simulate_cached(demo, "lorenz", "lorenz", seed=demo.seed)
         known = dyncore.models.create("hybrid", **HYBRID)  # untrained: its learned part starts at zero
         known.prepare(data)
-        node = train_cached(demo, "lorenz_node", "node", data, RECIPES["lorenz"]["node"])
+        node = train_school(demo, "lorenz", "node", data)
         hybrid = train_cached(demo, "lorenz_hybrid", "hybrid", data, HYBRID)
         step = float(data.t[1] - data.t[0])
         subjects = {"known": (known, 0.0, 0), "node": (node, node.history.wall_time[-1], len(node.history)),
@@ -74,8 +74,7 @@ def priors_step(demo: Demo) -> Section:
         tables=[Table(["model", "epochs", "VPT", "VPT (Lyapunov times)", "λ1 learned", "λ1 true", "K model", "training seconds"], rows)],
         commands=[
             "dyncore simulate lorenz -o lorenz.npz",
-            f"dyncore train node lorenz.npz -o runs/lorenz_node --epochs {epochs(demo)} --option snapshot_every={snapshot_every(demo)}"
-            + hparams,
+            train_command(demo, "lorenz", "node"),
             f"dyncore train hybrid lorenz.npz -o runs/lorenz_hybrid --epochs {epochs(demo)} --option snapshot_every={snapshot_every(demo)}"
             + hparams + f" --hparam known=lorenz --hparam known_params={known_params}",
             "dyncore evaluate runs/lorenz_hybrid --system lorenz -o lorenz_hybrid_metrics.json",

@@ -121,3 +121,15 @@ def test_the_demo_command_comes_from_the_plugin():
 
     assert "demo" not in COMMANDS
     assert dyncore.plugin_statuses() and any(s.name == "dyncore_demo" and s.hooks == ["register_commands"] for s in dyncore.plugin_statuses())
+
+
+def test_the_full_demo_trains_the_lorenz_node_with_the_documented_recipe(tmp_path):
+    from dyncore_demo.base import Demo
+    from dyncore_demo.schools import FULL_DEMO_RECIPES, recipe_of, train_command
+
+    full, quick = Demo(tmp_path / "full"), Demo(tmp_path / "quick", quick=True)
+    assert recipe_of(full, "lorenz", "node") == "chaotic" and recipe_of(quick, "lorenz", "node") is None
+    assert recipe_of(full, "spiral", "node") is None and recipe_of(full, "lorenz", "rnn") is None
+    assert all(name in dyncore.recipes for name in FULL_DEMO_RECIPES.values())
+    assert "--recipe chaotic" in train_command(full, "lorenz", "node") and "--epochs" not in train_command(full, "lorenz", "node")
+    assert "--recipe" not in train_command(quick, "lorenz", "node") and "--hparam hidden=256" in train_command(quick, "lorenz", "node")
