@@ -19,31 +19,17 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-SPIN = [sys.executable, "-c", "while True: pass"]
+from threads import busy as spinners  # benchmarks/threads.py: N spinning background processes
+
 CONTROL = [sys.executable, "-c", "s = 0\nfor i in range(60_000_000): s += i"]
-
-
-@contextlib.contextmanager
-def spinners(n: int) -> Iterator[None]:
-    """``n`` background processes spinning on a core each, stopped by their own ids on exit."""
-    procs = [subprocess.Popen(SPIN) for _ in range(n)]
-    try:
-        time.sleep(1.0)
-        yield
-    finally:
-        for proc in procs:
-            proc.kill()
-            proc.wait()
 
 
 def env() -> dict[str, str]:
