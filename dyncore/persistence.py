@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 import dyncore
+from dyncore.defaults import DEFAULT_CHAOS_TEST
 from dyncore.errors import ConfigError, DataError, DyncoreError
 from dyncore.limits import check_size
 
@@ -270,7 +271,7 @@ def chaos_persistence(
     duration = n_windows * n_window * dt
     window = n_window * dt
 
-    test_probe = dyncore.chaos_tests.create("zero_one", subsample="auto", component=0, seed=seed)
+    test_probe = dyncore.chaos_tests.create(DEFAULT_CHAOS_TEST, subsample="auto", component=0, seed=seed)
     threshold = float(test_probe.options["chaotic_above"] if threshold is None else threshold)
     if not 0 < threshold <= 1:
         raise ConfigError(f"the threshold on K must be in (0, 1], got {threshold:g}")
@@ -297,7 +298,7 @@ def chaos_persistence(
         raise DataError("the reference run does not vary in every component; the starts sit on a fixed point")
     truth_motion = float(np.median([_motion(reference[:, j], sigma) for j in range(reference.shape[1])]))
     stride = _stride(test_probe, reference[:, :, component])
-    test = dyncore.chaos_tests.create("zero_one", subsample=stride, component=0, seed=seed)
+    test = dyncore.chaos_tests.create(DEFAULT_CHAOS_TEST, subsample=stride, component=0, seed=seed)
     if n_window // stride < test.min_length:
         raise ConfigError(f"a window of {window:g} time units gives {n_window // stride} samples at the 0-1 test's stride {stride}; "
                           f"it needs {test.min_length}: give a window of at least {test.min_length * stride * dt:g}")
