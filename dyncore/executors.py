@@ -192,17 +192,21 @@ def _drain(starts: Any, running: dict[int, str]) -> None:
 def _culprits(running: dict[int, str], processes: dict[int, Any], pending: dict[str, Any]) -> list[str]:
     """The unfinished cells whose worker died of its own (not by the pool's SIGTERM to the others once one died).
 
-    Without such a death on record (e.g. a SIGTERM from outside), every unfinished cell that had started is charged.
+    A worker that started and died between two polls of the pool was never seen: its cell is charged
+    when no death is on record, rather than the cells whose workers were seen to be stopped by the pool.
+    Without either (e.g. a SIGTERM from outside), every unfinished cell that had started is charged.
     """
     started = {pid: key for pid, key in running.items() if key in pending}
-    dead = []
+    dead, unseen = [], []
     for pid, key in started.items():
         process = processes.get(pid)
-        if process is not None:
-            process.join(timeout=5)
-            if process.exitcode not in (None, 0, -signal.SIGTERM):
-                dead.append(key)
-    return dead or list(started.values())
+        if process is None:
+            unseen.append(key)
+            continue
+        process.join(timeout=5)
+        if process.exitcode not in (None, 0, -signal.SIGTERM):
+            dead.append(key)
+    return dead or unseen or list(started.values())
 
 
 def _context() -> Any:
