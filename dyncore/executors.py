@@ -151,7 +151,7 @@ class LocalExecutor(Executor):
                                        initializer=_init_worker, initargs=(self.threads, starts))
             futures = {pool.submit(_run_reported, function, key, config, self.threads): key for key, config in pending.items()}
             running: dict[int, str] = {}  # worker pid -> the cell it started last
-            processes: dict[int, Any] = {}
+            processes: dict[int, Any] = dict(getattr(pool, "_processes", None) or {})  # started by the first submit
             broken = False
             try:
                 remaining = set(futures)
