@@ -192,6 +192,8 @@ def _drain(starts: Any, running: dict[int, str]) -> None:
 def _culprits(running: dict[int, str], processes: dict[int, Any], pending: dict[str, Any]) -> list[str]:
     """The unfinished cells whose worker died of its own (not by the pool's SIGTERM to the others once one died).
 
+    A worker that exits with a status (>= 0) once the pool broke was not killed: it ended as its queues closed.
+
     A worker that started and died between two polls of the pool was never seen: its cell is charged
     when no death is on record, rather than the cells whose workers were seen to be stopped by the pool.
     Without either (e.g. a SIGTERM from outside), every unfinished cell that had started is charged.
@@ -204,8 +206,8 @@ def _culprits(running: dict[int, str], processes: dict[int, Any], pending: dict[
             unseen.append(key)
             continue
         process.join(timeout=5)
-        if process.exitcode not in (None, 0, -signal.SIGTERM):
-            dead.append(key)
+        if process.exitcode is not None and process.exitcode < 0 and process.exitcode != -signal.SIGTERM:
+            dead.append(key)  # killed by a signal of its own (SIGKILL, out of memory, a crash), not the pool's SIGTERM
     return dead or unseen or list(started.values())
 
 
