@@ -62,3 +62,18 @@ def as_tensor(a: Any, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     if isinstance(a, torch.Tensor):
         return a.to(device=device, dtype=dtype)
     return torch.as_tensor(np.asarray(a, dtype=np.float64), dtype=dtype, device=device)
+
+
+def rollout_inputs(model_name: str, dim: int, device: torch.device, context: Any, t: Any,
+                   time_dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """A one-state model's rollout arguments, checked: ``context`` as ``(1, [batch,] dim)`` on ``device``, ``t`` as 1-D."""
+    context = context if isinstance(context, torch.Tensor) else torch.as_tensor(np.asarray(context, dtype=np.float64))
+    context = context.to(device)
+    if context.dim() == 1:
+        context = context[None]
+    if context.shape[0] < 1 or context.shape[-1] != dim:
+        raise ConfigError(f"model {model_name!r} needs a context of shape (1, [batch,] {dim}), got {tuple(context.shape)}")
+    times = as_tensor(t, time_dtype, device).reshape(-1)
+    if len(times) < 1:
+        raise ConfigError("rollout needs at least one output time")
+    return context, times

@@ -13,7 +13,15 @@ import torch.nn.functional as F
 from dyncore.errors import ConfigError, UnknownNameError
 from dyncore.model import VectorFieldModel
 from dyncore.trajectory import Trajectory
-from dyncore_models.common import as_tensor, check_data, dtype_of, lookahead_value, positive_int, states_3d
+from dyncore_models.common import (
+    as_tensor,
+    check_data,
+    dtype_of,
+    lookahead_value,
+    positive_int,
+    rollout_inputs,
+    states_3d,
+)
 from dyncore_models.mlp import MLP, FusedMLPStep, Workspace, activation
 from dyncore_models.normalization import Normalizer
 from dyncore_models.tableaus import TABLEAUS, Tableau, rk_step
@@ -286,16 +294,7 @@ class NeuralODE(VectorFieldModel):
 
     def _rollout_inputs(self, context: Any, t: Any) -> tuple[torch.Tensor, torch.Tensor]:
         self._require_built()
-        context = context if isinstance(context, torch.Tensor) else torch.as_tensor(np.asarray(context, dtype=np.float64))
-        context = context.to(self.device)
-        if context.dim() == 1:
-            context = context[None]
-        if context.shape[0] < 1 or context.shape[-1] != self.dim:
-            raise ConfigError(f"model 'node' needs a context of shape (1, [batch,] {self.dim}), got {tuple(context.shape)}")
-        tt = as_tensor(t, self._dtype, self.device).reshape(-1)
-        if len(tt) < 1:
-            raise ConfigError("rollout needs at least one output time")
-        return context, tt
+        return rollout_inputs("node", self.dim, self.device, context, t, self._dtype)
 
     def _rollout_output(self, context: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         x = self.norm.decode(z).to(context.dtype)

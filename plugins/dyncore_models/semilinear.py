@@ -23,7 +23,16 @@ from torch import nn
 from dyncore.errors import ConfigError, DataError
 from dyncore.model import Model
 from dyncore.trajectory import Trajectory
-from dyncore_models.common import as_tensor, check_data, choice, dtype_of, lookahead_value, positive_int, states_3d
+from dyncore_models.common import (
+    as_tensor,
+    check_data,
+    choice,
+    dtype_of,
+    lookahead_value,
+    positive_int,
+    rollout_inputs,
+    states_3d,
+)
 from dyncore_models.hybrid import _known_system, known_params
 from dyncore_models.mlp import MLP, activation
 
@@ -283,15 +292,7 @@ class SemilinearModel(Model):
             ``(n, [batch,] dim)`` in the dtype of ``context``; row 0 is ``context[0]``.
         """
         self._require_built()
-        context = context if isinstance(context, torch.Tensor) else torch.as_tensor(np.asarray(context, dtype=np.float64))
-        context = context.to(self.device)
-        if context.dim() == 1:
-            context = context[None]
-        if context.shape[0] < 1 or context.shape[-1] != self.dim:
-            raise ConfigError(f"model 'semilinear' needs a context of shape (1, [batch,] {self.dim}), got {tuple(context.shape)}")
-        times = as_tensor(t, torch.float64, self.device).reshape(-1)
-        if len(times) < 1:
-            raise ConfigError("rollout needs at least one output time")
+        context, times = rollout_inputs("semilinear", self.dim, self.device, context, t, torch.float64)
         x = self._solver().solve(_SemilinearField(self), context[0], times)
         return torch.cat([context[:1], x[1:].to(context.dtype)], dim=0)
 
